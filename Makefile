@@ -1,0 +1,61 @@
+# Toolport: `make run` starts the product, `make test` runs the whole suite. Both set everything up first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help setup run test lint format typecheck manage clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+run: setup ## Set up and run Toolport (database, web, worker, beat) at http://localhost:8000
+	$(BIN)/python manage.py runstack
+
+test: setup ## Set up and run the whole suite: ruff, mypy, then pytest (pass ARGS="-k name" to narrow it)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest $(ARGS)
+
+setup: $(VENV)/.synced ## Create the virtual environment and install the locked dependencies
+
+lint: setup ## Fix what ruff can fix and format the code
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: setup ## Type-check with mypy + django-stubs
+	$(BIN)/mypy .
+
+manage: setup ## Run a Django command: make manage ARGS="createsuperuser"
+	$(BIN)/python manage.py $(ARGS)
+
+clean: ## Remove the virtual environment (the data under var/ is kept)
+	rm -rf $(VENV)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv sync --frozen --quiet
+	@touch $@
+
+$(BIN)/python:
+	@python=""; \
+	for candidate in python3.12 python3.13 python3.14 python3; do \
+	  if command -v $$candidate >/dev/null 2>&1 && \
+	     $$candidate -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
+	    python=$$candidate; break; \
+	  fi; \
+	done; \
+	if [ -z "$$python" ]; then \
+	  echo "Toolport needs Python 3.12 or newer, and none was found on PATH." >&2; \
+	  echo "Install it (Debian/Ubuntu: sudo apt install python3.12 python3.12-venv;" >&2; \
+	  echo "macOS: brew install python@3.12; or pyenv install 3.12) and run make again." >&2; \
+	  exit 1; \
+	fi; \
+	echo "Creating $(VENV) with $$($$python --version)"; \
+	$$python -m venv $(VENV) || { \
+	  echo "Could not create a virtual environment: install the venv module (Debian/Ubuntu: sudo apt install python3.12-venv)." >&2; \
+	  rm -rf $(VENV); exit 1; }

@@ -1,0 +1,1 @@
+"""Identity and tenancy: users (email login), workspaces, memberships, invitations and API keys."""

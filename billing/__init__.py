@@ -1,0 +1,1 @@
+"""Plans, subscriptions (dj-stripe), quota periods and the quota service."""

@@ -1,0 +1,23 @@
+"""ASGI entry point, served by daphne: the MCP transports are routed by path, everything else goes to Django."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+# Django must be set up before anything imports models.
+django_application = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
+
+from tools.mcp_server.routing import http_routes, websocket_routes  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        # Channels' URLRouter takes ASGI apps; django-stubs types re_path for views only.
+        "http": URLRouter([*http_routes, re_path(r"", django_application)]),  # type: ignore[arg-type]
+        "websocket": URLRouter(websocket_routes),
+    }
+)

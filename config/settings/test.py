@@ -1,0 +1,17 @@
+"""The test suite: the same real PostgreSQL + pgvector, and real Redis for cache, channel layer and broker
+(`REDIS_URL`, else a private server the suite starts on a socket under var/run; see conftest.py)."""
+
+import os
+
+from core.embedded import redis as embedded_redis
+
+os.environ.setdefault("REDIS_URL", embedded_redis.url())
+
+from config.settings.base import *  # noqa: F403
+
+SECRET_KEY = "test-only-secret-key-not-for-production"  # noqa: S105
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

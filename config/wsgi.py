@@ -1,0 +1,9 @@
+"""WSGI entry point, for management tooling only: the product is served over ASGI (config/asgi.py)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+application = get_wsgi_application()

@@ -1,0 +1,30 @@
+"""Start the embedded services the suite needs (PostgreSQL + pgvector, a private Redis) unless the environment
+points at real ones (DATABASE_URL, REDIS_URL); stop at the end only what this run started."""
+
+import os
+
+import pytest
+
+from core.embedded import redis as embedded_redis
+from core.embedded.postgres import EmbeddedPostgres
+
+_started: list[EmbeddedPostgres | embedded_redis.EmbeddedRedis] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not os.environ.get("DATABASE_URL"):
+        database = EmbeddedPostgres()
+        if database.start():
+            _started.append(database)
+    if os.environ.get("REDIS_URL") == embedded_redis.url():
+        redis = embedded_redis.EmbeddedRedis()
+        if redis.start():
+            _started.append(redis)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from django.db import connections
+
+    connections.close_all()
+    while _started:
+        _started.pop().stop()

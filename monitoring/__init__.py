@@ -1,0 +1,1 @@
+"""Usage ledger and rollups, audit log, metrics, health and readiness."""

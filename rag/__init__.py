@@ -1,0 +1,1 @@
+"""Knowledge bases, documents, chunks and embeddings; ingestion and hybrid search."""

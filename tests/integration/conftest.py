@@ -1,0 +1,93 @@
+"""Helpers for suites that start the product as real processes, the way `make run` does."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.embedded.paths import BASE_DIR
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def private_var_dir() -> Iterator[Path]:
+    """A fresh var/ for one test (searchable by 'nobody', which runs PostgreSQL when the suite runs as root)."""
+    root = Path(tempfile.mkdtemp(prefix="tp-var-"))
+    root.chmod(0o711)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def product_environment(var_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a fresh local install: no DATABASE_URL/REDIS_URL, its own var/ folder."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    environment.update(
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        TOOLPORT_VAR_DIR=str(var_dir),
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return environment
+
+
+class ProductProcess:
+    """`manage.py runstack` (or another command) as a child process, its output collected line by line."""
+
+    def __init__(self, arguments: list[str], environment: dict[str, str]) -> None:
+        self.output: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", *arguments],
+            cwd=BASE_DIR,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            process_group=0,
+        )
+        self._reader = threading.Thread(target=self._collect, daemon=True)
+        self._reader.start()
+
+    def _collect(self) -> None:
+        for line in self.process.stdout:  # type: ignore[union-attr]
+            self.output.append(line)
+
+    def read(self) -> str:
+        return "".join(self.output)
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            output = self.read()
+            if text in output:
+                return output
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} did not appear within {timeout}s. Output:\n{self.read()}")
+
+    def wait(self, timeout: float) -> int:
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

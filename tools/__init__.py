@@ -1,0 +1,1 @@
+"""The registry of tools and prompts, their executors, and the MCP endpoint (tools.mcp_server)."""
