@@ -18,12 +18,12 @@ def _plain_server_or_skip() -> tuple[str, int]:
     try:
         with psycopg.connect(PLAIN_POSTGRES_URL, connect_timeout=2) as db:
             has_vector = db.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone()
-            tables = db.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
+            (tables,) = db.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() or (0,)
     except psycopg.OperationalError:
         pytest.skip(f"no PostgreSQL without pgvector reachable at {PLAIN_POSTGRES_URL}")
     if has_vector:
         pytest.skip(f"the server at {PLAIN_POSTGRES_URL} has pgvector")
-    return PLAIN_POSTGRES_URL, tables[0]
+    return PLAIN_POSTGRES_URL, tables
 
 
 def test_run_explains_that_pgvector_is_missing(private_var_dir):
@@ -41,5 +41,5 @@ def test_run_explains_that_pgvector_is_missing(private_var_dir):
     assert "does not have the pgvector extension ('vector')" in output
     assert "unset DATABASE_URL" in output
     with psycopg.connect(url) as db:
-        tables_after = db.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
-    assert tables_after[0] == tables_before  # no migration ran
+        (tables_after,) = db.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() or (0,)
+    assert tables_after == tables_before  # no migration ran
