@@ -16,8 +16,7 @@ from tools.mcp_server.routing import http_routes, websocket_routes  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # Channels' URLRouter takes ASGI apps; django-stubs types re_path for views only.
-        "http": URLRouter([*http_routes, re_path(r"", django_application)]),  # type: ignore[arg-type]
+        "http": URLRouter([*http_routes, re_path(r"", django_application)]),
         "websocket": URLRouter(websocket_routes),
     }
 )

@@ -2,20 +2,23 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts import views as account_views
 from core import views as core_views
 
-console_patterns = (
-    [
-        path("", core_views.console_section, name="dashboard"),
-        path("<slug:section>/", core_views.console_section, name="section"),
-    ],
-    "console",
-)
+api_v1 = [
+    path("", include("accounts.api_urls")),
+]
 
 urlpatterns = [
     path("", core_views.landing, name="landing"),
-    path("console/", include(console_patterns)),
+    path("accounts/", include("allauth.urls")),
+    path("console/", include("accounts.urls")),
+    path("invitations/<str:token>/", account_views.invitation_accept, name="invitation_accept"),
+    path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
     path("", include("monitoring.urls")),
 ]

@@ -22,3 +22,6 @@ def _local_secret_key() -> str:
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or _local_secret_key()
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# Derived from the secret key so a local install needs no extra secret; production sets its own.
+API_KEY_PEPPER = env.str("API_KEY_PEPPER", default="") or f"local-pepper:{SECRET_KEY}"

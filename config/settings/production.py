@@ -6,6 +6,7 @@ from config.settings.base import *  # noqa: F403
 DEBUG = False
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+API_KEY_PEPPER = env.str("API_KEY_PEPPER")
 
 STORAGES = {
     **STORAGES,  # noqa: F405

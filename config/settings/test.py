@@ -10,6 +10,7 @@ os.environ.setdefault("REDIS_URL", embedded_redis.url())
 from config.settings.base import *  # noqa: F403
 
 SECRET_KEY = "test-only-secret-key-not-for-production"  # noqa: S105
+API_KEY_PEPPER = "test-only-pepper"
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
