@@ -9,7 +9,6 @@ from django.db.models import Count, QuerySet
 from accounts.errors import ApiKeyNotFound, InvitationNotFound, MemberNotFound, WorkspaceNotFound
 from accounts.models import ApiKey, Invitation, InvitationStatus, Membership, User, Workspace
 
-
 _NO_SUCH_ID = UUID(int=0)
 
 
@@ -34,7 +33,9 @@ def membership_list_for_user(*, user: User) -> QuerySet[Membership]:
 def membership_get(*, user: User, workspace_id: Any) -> Membership:
     """The user's membership of a workspace; WorkspaceNotFound if the id is unknown or not theirs."""
     membership = (
-        Membership.objects.select_related("workspace", "user").filter(user=user, workspace_id=_uuid(workspace_id)).first()
+        Membership.objects.select_related("workspace", "user")
+        .filter(user=user, workspace_id=_uuid(workspace_id))
+        .first()
         if getattr(user, "is_authenticated", False)
         else None
     )

@@ -297,7 +297,10 @@ def api_key_list(request: SignedInRequest, membership: Membership) -> HttpRespon
         issued = api_keys.api_key_issue(actor=membership, request=request, **form.cleaned_data)
     except ToolportError as error:
         field = error.details.get("field")
-        form.add_error(field if field in form.fields else None, error.message)
+        if isinstance(field, str) and field in form.fields:
+            form.add_error(field, error.message)
+        else:
+            messages.error(request, error.message)
         return _key_page(request, membership, form, status=400)
     return _key_created(request, issued, "Your new API key")
 

@@ -9,7 +9,7 @@ from accounts.models import Membership, Role, User, Workspace
 PASSWORD = "correct horse battery staple"
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True
@@ -18,20 +18,20 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
-    def verified(self, create, extracted, **kwargs):
+    def verified(obj: User, create: bool, extracted: object, **kwargs: object) -> None:
         if create:
-            self.save()
-            EmailAddress.objects.create(user=self, email=self.email, verified=True, primary=True)
+            obj.save()
+            EmailAddress.objects.create(user=obj, email=obj.email, verified=True, primary=True)
 
 
-class WorkspaceFactory(factory.django.DjangoModelFactory):
+class WorkspaceFactory(factory.django.DjangoModelFactory[Workspace]):
     class Meta:
         model = Workspace
 
     name = factory.Sequence(lambda n: f"Workspace {n}")
 
 
-class MembershipFactory(factory.django.DjangoModelFactory):
+class MembershipFactory(factory.django.DjangoModelFactory[Membership]):
     class Meta:
         model = Membership
 
@@ -42,8 +42,8 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 
 def workspace_with(*roles: str) -> tuple[Workspace, list[Membership]]:
     """A workspace with one member per role given, in that order."""
-    workspace = WorkspaceFactory()
-    return workspace, [MembershipFactory(workspace=workspace, role=role) for role in roles]
+    workspace = WorkspaceFactory.create()
+    return workspace, [MembershipFactory.create(workspace=workspace, role=role) for role in roles]
 
 
 def issue_key(membership: Membership, **scopes) -> api_keys.IssuedKey:

@@ -38,7 +38,8 @@ def test_the_full_key_is_stored_nowhere():
         )
         columns = cursor.fetchall()
         for table, column in columns:
-            cursor.execute(f'SELECT count(*) FROM "{table}" WHERE "{column}"::text LIKE %s', [f"%{secret_part}%"])
+            query = f'SELECT count(*) FROM "{table}" WHERE "{column}"::text LIKE %s'  # noqa: S608 - names from the catalogue
+            cursor.execute(query, [f"%{secret_part}%"])
             assert cursor.fetchone()[0] == 0, f"the key's secret is stored in {table}.{column}"
     key = ApiKey.objects.get(pk=issued.key.pk)
     assert len(key.secret_hash) == 64
