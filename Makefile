@@ -6,8 +6,10 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# The browser tests drive this Chromium (Debian's package by default; any Chromium or Chrome binary works).
+export TOOLPORT_CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help setup run test lint format typecheck manage clean
+.PHONY: help setup browser run test lint format typecheck manage clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -15,13 +17,25 @@ help: ## List the targets
 run: setup ## Set up and run Toolport (database, web, worker, beat) at http://localhost:8000
 	$(BIN)/python manage.py runstack
 
-test: setup ## Set up and run the whole suite: ruff, mypy, then pytest (pass ARGS="-k name" to narrow it)
+test: setup browser ## Set up and run the whole suite: ruff, mypy, then pytest (pass ARGS="-k name" to narrow it)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest $(ARGS)
 
 setup: $(VENV)/.synced ## Create the virtual environment and install the locked dependencies
+
+browser: ## Install Chromium for the browser tests if it is missing (Debian/Ubuntu: apt)
+	@if [ ! -x "$(TOOLPORT_CHROMIUM)" ]; then \
+	  if ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "The browser tests need Chromium: install Chromium or Chrome and set TOOLPORT_CHROMIUM to its binary." >&2; \
+	    exit 1; \
+	  fi; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	  echo "Installing Chromium for the browser tests (Debian package 'chromium')..."; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null || { \
+	    echo "Could not install Chromium: run 'sudo apt-get install chromium', or set TOOLPORT_CHROMIUM." >&2; exit 1; }; \
+	fi
 
 lint: setup ## Fix what ruff can fix and format the code
 	$(BIN)/ruff check --fix .

@@ -48,4 +48,6 @@ def logging_settings(*, level: str, renderer: str) -> dict[str, Any]:
         },
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "structured"}},
         "root": {"handlers": ["stderr"], "level": level},
+        # One line per outgoing request is noise at INFO.
+        "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
     }

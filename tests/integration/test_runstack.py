@@ -65,7 +65,7 @@ def test_run_serves_the_product_and_ctrl_c_stops_everything(private_var_dir):
         assert landing.status_code == 200
         assert "Toolport" in landing.text
         assert httpx.get(f"{base}/static/vendor/htmx/htmx.min.js").status_code == 200
-        assert httpx.post(f"{base}/mcp", json={}).status_code == 501
+        assert httpx.post(f"{base}/mcp", json={}).status_code == 401  # the MCP path asks for an API key
 
         admin = _sign_in_to_admin(base, "admin@toolport.localhost", password)
         assert admin.status_code == 200

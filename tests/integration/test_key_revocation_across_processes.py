@@ -1,0 +1,75 @@
+"""A key revoked in one process is refused by another process (a separate server) within a second."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from django.db import connection
+
+from accounts import api_keys
+from accounts.models import Role
+from accounts.tests.factories import issue_key, workspace_with
+from core.embedded.paths import BASE_DIR
+from tests.integration.conftest import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def _database_url() -> str:
+    settings = connection.settings_dict
+    host = settings["HOST"] or settings.get("OPTIONS", {}).get("host", "")
+    port = f":{settings['PORT']}" if settings["PORT"] else ""
+    if host.startswith("/"):
+        return f"postgresql://{settings['USER']}@/{settings['NAME']}?host={host}"
+    return f"postgresql://{settings['USER']}:{settings['PASSWORD']}@{host}{port}/{settings['NAME']}"
+
+
+@pytest.fixture
+def second_server():
+    """daphne serving Toolport from another process, on the test database and the same Redis."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        cwd=BASE_DIR,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": _database_url(),
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{base}/healthz", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    yield base
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=15)
+
+
+def test_a_revoked_key_is_refused_by_another_process_within_a_second(second_server):
+    _workspace, (owner,) = workspace_with(Role.OWNER)
+    issued = issue_key(owner)
+    headers = {"Authorization": f"Bearer {issued.secret}"}
+    assert httpx.get(f"{second_server}/api/v1/whoami", headers=headers).status_code == 200  # cached over there now
+    assert httpx.post(f"{second_server}/mcp", headers=headers).status_code == 501  # the ASGI path agrees
+
+    api_keys.api_key_revoke(actor=owner, key=issued.key)  # autocommit here: the cache entry goes at once
+    revoked_at = time.monotonic()
+
+    status = None
+    while time.monotonic() - revoked_at < 1.0:
+        status = httpx.get(f"{second_server}/api/v1/whoami", headers=headers).status_code
+        if status == 401:
+            break
+    assert status == 401
+    assert httpx.post(f"{second_server}/mcp", headers=headers).status_code == 401
