@@ -28,3 +28,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     connections.close_all()
     while _started:
         _started.pop().stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Each test starts with an empty cache (rate limits, cached keys) in a Redis the suite may share."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    client = cache._cache.get_client()  # type: ignore[attr-defined]
+    keys = list(client.scan_iter(f"{settings.CACHES['default']['KEY_PREFIX']}:*"))
+    if keys:
+        client.delete(*keys)

@@ -169,3 +169,12 @@ def test_account_pages_use_the_toolport_look(client):
     client.force_login(UserFactory.create())
     assert "Two-factor authentication" in client.get("/accounts/email/").content.decode()
     assert client.get("/accounts/2fa/").status_code == 200
+
+
+def test_repeated_failed_sign_ins_are_rate_limited(client):
+    user = UserFactory.create()
+    for _ in range(5):
+        response = client.post("/accounts/login/", {"login": user.email, "password": "not it"})
+        assert "Too many failed login attempts" not in response.content.decode()
+    response = client.post("/accounts/login/", {"login": user.email, "password": "not it"})
+    assert "Too many failed login attempts" in response.content.decode()

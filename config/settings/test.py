@@ -16,3 +16,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# Test keys carry their own prefix so the suite can clear them between tests without touching anything else
+# in a shared Redis (see conftest.py).
+CACHES["default"]["KEY_PREFIX"] = "toolport-test"  # noqa: F405
