@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from accounts.errors import ApiKeyLimitReached, ApiKeyNotActive, InvalidApiKey, RoleRequired
+from accounts.errors import ApiKeyLimitReached, ApiKeyNotActive, InvalidApiKey
 from accounts.models import ApiKey, Membership, Role, SecurityLevel, Workspace
 from core.audit import audit_record
 from core.errors import InvalidInput
@@ -73,11 +73,6 @@ def active_keys(queryset: QuerySet[ApiKey], moment: datetime | None = None) -> Q
     )
 
 
-def _require_admin(actor: Membership, doing: str) -> None:
-    if actor.role_rank < Role.ADMIN.rank:
-        raise RoleRequired(f"Only workspace admins and owners can {doing}. Your role is {actor.role}.")
-
-
 def _clean_scope(values: Any, field: str) -> list[str]:
     if values in (None, "", []):
         return []
@@ -121,7 +116,7 @@ def api_key_issue(
     request: Any = None,
 ) -> IssuedKey:
     """Create a key for the actor's workspace; the result holds the full key, which is never shown again."""
-    _require_admin(actor, "create API keys")
+    actor.require_role(Role.ADMIN, "create API keys")
     workspace = actor.workspace
     name = " ".join((name or "").split())
     if not name:
@@ -170,7 +165,7 @@ def _forget_on_commit(prefix: str) -> None:
 @transaction.atomic
 def api_key_revoke(*, actor: Membership, key: ApiKey, request: Any = None) -> ApiKey:
     """Revoke now: every process refuses the key from its next request on."""
-    _require_admin(actor, "revoke API keys")
+    actor.require_role(Role.ADMIN, "revoke API keys")
     key = ApiKey.objects.select_for_update().get(pk=key.pk)
     now = timezone.now()
     if key.revoked_at is not None and key.revoked_at <= now:
@@ -194,7 +189,7 @@ def api_key_rotate(
     *, actor: Membership, key: ApiKey, grace: timedelta = timedelta(0), request: Any = None
 ) -> IssuedKey:
     """Issue a replacement with the same name and scopes; the old key stops working after `grace`."""
-    _require_admin(actor, "rotate API keys")
+    actor.require_role(Role.ADMIN, "rotate API keys")
     if grace < timedelta(0) or grace > MAX_GRACE:
         raise InvalidInput(
             "The grace period must be between 0 seconds and 30 days.", details={"field": "grace_seconds"}

@@ -104,6 +104,17 @@ class Membership(TimeStampedModel):
     def role_rank(self) -> int:
         return Role(self.role).rank
 
+    def require_role(self, role: "Role", doing: str) -> None:
+        """Raise RoleRequired (403) unless this member's role is at least `role`; `doing` completes the message."""
+        from accounts.errors import RoleRequired
+
+        if self.role_rank < role.rank:
+            allowed = "admins and owners" if role == Role.ADMIN else f"{role.label.lower()}s"
+            raise RoleRequired(
+                f"Only workspace {allowed} can {doing}. Your role in {self.workspace.name} is "
+                f"{self.get_role_display().lower()}."
+            )
+
 
 class InvitationStatus(models.TextChoices):
     PENDING = "pending", "Pending"

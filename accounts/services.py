@@ -26,7 +26,6 @@ from accounts.errors import (
     ConfirmationMismatch,
     InvitationInvalid,
     LastOwner,
-    RoleRequired,
 )
 from accounts.models import Invitation, InvitationStatus, Membership, Role, User, Workspace
 from core.audit import audit_record
@@ -78,14 +77,6 @@ def login_failed_record(*, email: str, request: Any = None) -> None:
 # --- workspaces ---------------------------------------------------------------------------------------------------
 
 
-def _require_role(membership: Membership, role: Role, doing: str) -> None:
-    if membership.role_rank < role.rank:
-        raise RoleRequired(
-            f"Only workspace {role.label.lower()}s{' and owners' if role == Role.ADMIN else ''} can {doing}. "
-            f"Your role in {membership.workspace.name} is {membership.get_role_display().lower()}."
-        )
-
-
 def _clean_name(name: str) -> str:
     name = " ".join((name or "").split())
     if not name:
@@ -106,7 +97,7 @@ def workspace_create(*, user: User, name: str, is_personal: bool = False, reques
 
 @transaction.atomic
 def workspace_rename(*, actor: Membership, name: str, request: Any = None) -> Workspace:
-    _require_role(actor, Role.ADMIN, "rename the workspace")
+    actor.require_role(Role.ADMIN, "rename the workspace")
     workspace = actor.workspace
     old_name, workspace.name = workspace.name, _clean_name(name)
     workspace.save(update_fields=["name", "updated_at"])
@@ -124,7 +115,7 @@ def workspace_rename(*, actor: Membership, name: str, request: Any = None) -> Wo
 @transaction.atomic
 def workspace_delete(*, actor: Membership, confirm_name: str, request: Any = None) -> None:
     """Delete a workspace with everything in it; the owner types its name to confirm."""
-    _require_role(actor, Role.OWNER, "delete the workspace")
+    actor.require_role(Role.OWNER, "delete the workspace")
     workspace = actor.workspace
     if (confirm_name or "").strip() != workspace.name:
         raise ConfirmationMismatch(
@@ -160,9 +151,9 @@ def membership_change_role(*, actor: Membership, member: Membership, role: str, 
     if role not in Role.values:
         raise InvalidInput(f"Unknown role {role!r}: choose owner, admin or member.", details={"field": "role"})
     new_role = Role(role)
-    _require_role(actor, Role.ADMIN, "change roles")
+    actor.require_role(Role.ADMIN, "change roles")
     if Role.OWNER in (new_role, member.role):
-        _require_role(actor, Role.OWNER, "grant or take away the owner role")
+        actor.require_role(Role.OWNER, "grant or take away the owner role")
     _lock_memberships(member.workspace)
     member.refresh_from_db()
     if member.role == Role.OWNER and new_role != Role.OWNER and _owner_count(member.workspace) == 1:
@@ -187,9 +178,9 @@ def membership_remove(*, actor: Membership, member: Membership, request: Any = N
     if member.pk == actor.pk:
         membership_leave(member=actor, request=request)
         return
-    _require_role(actor, Role.ADMIN, "remove members")
+    actor.require_role(Role.ADMIN, "remove members")
     if member.role == Role.OWNER:
-        _require_role(actor, Role.OWNER, "remove an owner")
+        actor.require_role(Role.OWNER, "remove an owner")
     _lock_memberships(member.workspace)
     audit_record(
         action="membership.remove",
@@ -236,7 +227,7 @@ def invitation_url(invitation: Invitation) -> str:
 def invitation_create(*, actor: Membership, email: str, role: str = Role.MEMBER, request: Any = None) -> Invitation:
     """Invite someone by email; they get a signed link that expires (INVITATION_MAX_AGE_DAYS)."""
     workspace = actor.workspace
-    _require_role(actor, Role.ADMIN, "invite people")
+    actor.require_role(Role.ADMIN, "invite people")
     email = (email or "").strip()
     try:
         validate_email(email)
@@ -247,7 +238,7 @@ def invitation_create(*, actor: Membership, email: str, role: str = Role.MEMBER,
     if role not in Role.values:
         raise InvalidInput(f"Unknown role {role!r}: choose owner, admin or member.", details={"field": "role"})
     if role == Role.OWNER:
-        _require_role(actor, Role.OWNER, "invite owners")
+        actor.require_role(Role.OWNER, "invite owners")
     if Membership.objects.filter(workspace=workspace, user__email__iexact=email).exists():
         raise AlreadyMember(f"{email} is already a member of {workspace.name}.", details={"field": "email"})
     _invitations_expire(workspace=workspace)
@@ -293,7 +284,7 @@ def _invitations_expire(*, workspace: Workspace) -> None:
 
 @transaction.atomic
 def invitation_revoke(*, actor: Membership, invitation: Invitation, request: Any = None) -> None:
-    _require_role(actor, Role.ADMIN, "revoke invitations")
+    actor.require_role(Role.ADMIN, "revoke invitations")
     if invitation.status != InvitationStatus.PENDING:
         raise InvitationInvalid(f"This invitation is already {invitation.get_status_display().lower()}.")
     invitation.status = InvitationStatus.REVOKED
