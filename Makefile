@@ -9,7 +9,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # The browser tests drive this Chromium (Debian's package by default; any Chromium or Chrome binary works).
 export TOOLPORT_CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help setup browser run test lint format typecheck manage clean
+.PHONY: help setup browser run test bench lint format typecheck manage clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ test: setup browser ## Set up and run the whole suite: ruff, mypy, then pytest (
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest $(ARGS)
 
 setup: $(VENV)/.synced ## Create the virtual environment and install the locked dependencies
+
+bench: setup ## Run the benchmarks and print their figures (quota check + consume)
+	$(BIN)/python bench/quota_consume.py
 
 browser: ## Install Chromium for the browser tests if it is missing (Debian/Ubuntu: apt)
 	@if [ ! -x "$(TOOLPORT_CHROMIUM)" ]; then \

@@ -40,3 +40,19 @@ def _fresh_cache() -> None:
     keys = list(client.scan_iter(f"{settings.CACHES['default']['KEY_PREFIX']}:*"))
     if keys:
         client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def _plans(request: pytest.FixtureRequest) -> None:
+    """The plans are seed data that a flush (after any test on committed data) removes: ensure them per DB test."""
+    marker = request.node.get_closest_marker("django_db")
+    uses_db = marker is not None or bool({"db", "transactional_db", "live_server"} & set(request.fixturenames))
+    if not uses_db:
+        return
+    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from billing.plans import plans_seed
+
+    plans_seed()

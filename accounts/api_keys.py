@@ -24,6 +24,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.errors import ApiKeyLimitReached, ApiKeyNotActive, InvalidApiKey
+from accounts.limits import active_key_limit
 from accounts.models import ApiKey, Membership, Role, SecurityLevel, Workspace
 from core.audit import audit_record
 from core.errors import InvalidInput
@@ -132,10 +133,11 @@ def api_key_issue(
             "The highest security level must be 1 (public) to 4 (critical).", details={"field": "max_security_level"}
         )
     Workspace.objects.select_for_update().filter(pk=workspace.pk).first()  # serialise the limit check
-    limit = settings.API_KEYS_MAX_ACTIVE_PER_WORKSPACE
-    if active_keys(ApiKey.objects.filter(workspace=workspace)).count() >= limit:
+    limit = active_key_limit(workspace)
+    if limit is not None and active_keys(ApiKey.objects.filter(workspace=workspace)).count() >= limit:
         raise ApiKeyLimitReached(
-            f"{workspace.name} already has {limit} active keys, the most allowed. Revoke one you no longer use."
+            f"{workspace.name} already has {limit} active keys, the most its plan allows. "
+            "Revoke one you no longer use, or upgrade the plan."
         )
     issued = _new_key(
         workspace=workspace,

@@ -2,8 +2,6 @@ from django.urls import path
 
 from accounts import views
 
-app_name = "console"
-
 workspace = "w/<uuid:workspace_id>"
 
 urlpatterns = [
@@ -21,5 +19,9 @@ urlpatterns = [
     path(f"{workspace}/members/<uuid:member_id>/remove/", views.member_remove, name="member_remove"),
     path(f"{workspace}/invitations/", views.invitation_create, name="invitation_create"),
     path(f"{workspace}/invitations/<uuid:invitation_id>/revoke/", views.invitation_revoke, name="invitation_revoke"),
+]
+
+# Last, after every app's console pages: the placeholder of sections still to come.
+placeholder_patterns = [
     path(f"{workspace}/<slug:section>/", views.upcoming_section, name="section"),
 ]

@@ -28,17 +28,10 @@ from accounts.forms import (
     WorkspaceNameForm,
 )
 from accounts.models import Membership, Role, User
+from accounts.navigation import placeholder
 from core.errors import NotFound, ToolportError
 
 SESSION_WORKSPACE = "workspace_id"
-
-# Sections still to come, shown in the navigation with what they will do.
-UPCOMING_SECTIONS = {
-    "knowledge": ("Knowledge", "Upload documents; Toolport chunks, embeds and serves them as MCP resources."),
-    "tools": ("Tools", "The tools and prompts your plan and keys can reach."),
-    "usage": ("Usage", "API calls, AI operations and storage against your plan's monthly quotas."),
-    "billing": ("Billing", "Your plan, invoices, and upgrades through Stripe."),
-}
 
 View = Callable[..., HttpResponse]
 
@@ -112,10 +105,11 @@ def dashboard(request: SignedInRequest, membership: Membership) -> HttpResponse:
 
 @workspace_page
 def upcoming_section(request: SignedInRequest, membership: Membership, section: str) -> HttpResponse:
-    if section not in UPCOMING_SECTIONS:
+    upcoming = placeholder(section)
+    if upcoming is None:
         raise Http404("No such console section.")
-    title, description = UPCOMING_SECTIONS[section]
-    return render(request, "console/coming_soon.html", {"title": title, "section": section, "description": description})
+    context = {"title": upcoming.label, "section": section, "description": upcoming.coming_soon}
+    return render(request, "console/coming_soon.html", context)
 
 
 @login_required

@@ -4,17 +4,25 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts import urls as account_urls
 from accounts import views as account_views
+from billing import urls as billing_urls
+from billing import views as billing_views
 from core import views as core_views
 
 api_v1 = [
     path("", include("accounts.api_urls")),
+    path("", include("billing.api_urls")),
 ]
+
+# One "console" namespace composed from each app's pages; the placeholder catch-all goes last.
+console = [*account_urls.urlpatterns, *billing_urls.console_patterns, *account_urls.placeholder_patterns]
 
 urlpatterns = [
     path("", core_views.landing, name="landing"),
     path("accounts/", include("allauth.urls")),
-    path("console/", include("accounts.urls")),
+    path("console/", include((console, "console"))),
+    path("pricing/", billing_views.pricing, name="pricing"),
     path("invitations/<str:token>/", account_views.invitation_accept, name="invitation_accept"),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

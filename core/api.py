@@ -7,7 +7,16 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.errors import Conflict, InvalidInput, NotAllowed, NotFound, ToolportError, Unauthenticated, error_body
+from core.errors import (
+    Conflict,
+    InvalidInput,
+    LimitReached,
+    NotAllowed,
+    NotFound,
+    ToolportError,
+    Unauthenticated,
+    error_body,
+)
 
 FAMILY_STATUS: list[tuple[type[ToolportError], int]] = [
     (NotFound, status.HTTP_404_NOT_FOUND),
@@ -15,6 +24,7 @@ FAMILY_STATUS: list[tuple[type[ToolportError], int]] = [
     (InvalidInput, status.HTTP_400_BAD_REQUEST),
     (Conflict, status.HTTP_409_CONFLICT),
     (Unauthenticated, status.HTTP_401_UNAUTHORIZED),
+    (LimitReached, status.HTTP_429_TOO_MANY_REQUESTS),
 ]
 
 
@@ -24,6 +34,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         response = Response(exc.as_body(), status=code)
         if isinstance(exc, Unauthenticated):
             response["WWW-Authenticate"] = exc.challenge
+        if isinstance(exc, LimitReached) and exc.retry_after is not None:
+            response["Retry-After"] = str(exc.retry_after)
         return response
 
     response = drf_exception_handler(exc, context)

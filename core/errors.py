@@ -44,6 +44,13 @@ class Conflict(ToolportError):
     code = "conflict"
 
 
+class LimitReached(ToolportError):
+    """A quota or rate limit is used up: answer 429 (with Retry-After when the reset time is known)."""
+
+    code = "limit_reached"
+    retry_after: int | None = None  # seconds until the limit resets, when known
+
+
 class Unauthenticated(ToolportError):
     """No valid credentials: answer 401 with a WWW-Authenticate challenge."""
 

@@ -11,6 +11,7 @@ from accounts import api_keys, services
 from accounts.errors import ApiKeyLimitReached, ApiKeyNotActive, InvalidApiKey, RoleRequired
 from accounts.models import ApiKey, Role
 from accounts.tests.factories import issue_key, workspace_with
+from billing.models import BillingAccount, Plan, Tier
 from core.errors import InvalidInput
 
 pytestmark = pytest.mark.django_db
@@ -125,12 +126,12 @@ def test_rotation_without_grace_revokes_at_once():
         api_keys.api_key_authenticate(raw_key=old.secret)
 
 
-def test_active_keys_per_workspace_are_limited(settings):
-    settings.API_KEYS_MAX_ACTIVE_PER_WORKSPACE = 2
+def test_active_keys_per_workspace_are_limited_by_the_plan():
+    Plan.objects.filter(tier=Tier.FREE).update(max_active_api_keys=2)
     _workspace, (owner,) = workspace_with(Role.OWNER)
     first = issue_key(owner)
     issue_key(owner)
-    with pytest.raises(ApiKeyLimitReached, match="2 active keys"):
+    with pytest.raises(ApiKeyLimitReached, match="2 active keys, the most its plan allows"):
         issue_key(owner)
     api_keys.api_key_revoke(actor=owner, key=first.key)
     issue_key(owner)  # a revoked key frees its place
@@ -165,3 +166,10 @@ def test_a_key_of_a_deleted_workspace_stops_working():
     with_commit(lambda: services.workspace_delete(actor=owner, confirm_name=workspace.name))
     with pytest.raises(InvalidApiKey):
         api_keys.api_key_authenticate(raw_key=issued.secret)
+
+
+def test_an_enterprise_workspace_has_no_key_limit():
+    workspace, (owner,) = workspace_with(Role.OWNER)
+    BillingAccount.objects.create(workspace=workspace, plan=Plan.objects.get(tier=Tier.ENTERPRISE))
+    for number in range(30):
+        issue_key(owner, name=f"key {number}")

@@ -126,6 +126,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Beat reads this into django-celery-beat's tables at start-up; staff can change intervals in the admin.
+CELERY_BEAT_SCHEDULE = {
+    "billing-usage-flush": {"task": "billing.usage_flush", "schedule": 5.0},
+}
 
 # --- Files: local disk under var/media by default ------------------------------------------------------------------
 MEDIA_ROOT = env.path("TOOLPORT_MEDIA_ROOT", default=VAR_DIR / "media")
@@ -168,10 +172,13 @@ ACCOUNT_SESSION_REMEMBER = None  # ask ("Remember me")
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Toolport"
 
-# API keys: the HMAC pepper (a server-side secret; changing it invalidates every key) and the per-workspace limit.
+# API keys: the HMAC pepper (a server-side secret; changing it invalidates every key). How many keys a workspace
+# may hold is its plan's business (billing).
 API_KEY_PEPPER = env.str("API_KEY_PEPPER", default="")
-API_KEYS_MAX_ACTIVE_PER_WORKSPACE = env.int("API_KEYS_MAX_ACTIVE_PER_WORKSPACE", default=25)
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
+
+# Quotas: Redis key prefix of the counters and the admitted-usage stream (when REDIS_URL is set).
+QUOTA_REDIS_PREFIX = env.str("QUOTA_REDIS_PREFIX", default="toolport:quota")
 
 # --- REST API (DRF + drf-spectacular) -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

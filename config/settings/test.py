@@ -20,3 +20,4 @@ WHITENOISE_AUTOREFRESH = True
 # Test keys carry their own prefix so the suite can clear them between tests without touching anything else
 # in a shared Redis (see conftest.py).
 CACHES["default"]["KEY_PREFIX"] = "toolport-test"  # noqa: F405
+QUOTA_REDIS_PREFIX = "toolport-test:quota"

@@ -1,0 +1,51 @@
+"""The console's navigation. Each app registers its sections when it loads, so the shell (here) never imports the
+apps above it."""
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+
+@dataclass(frozen=True)
+class Section:
+    slug: str
+    label: str
+    url_name: str
+    order: int
+    coming_soon: str = ""  # what the section will do, while it is a placeholder
+
+    def url(self, workspace_id: object) -> str:
+        if self.coming_soon:
+            return reverse("console:section", args=[workspace_id, self.slug])
+        return reverse(self.url_name, args=[workspace_id])
+
+
+_sections: dict[str, Section] = {}
+
+
+def section_register(section: Section) -> None:
+    """Add or replace a section (an app that implements a placeholder replaces it)."""
+    _sections[section.slug] = section
+
+
+def sections() -> list[Section]:
+    return sorted(_sections.values(), key=lambda section: section.order)
+
+
+def placeholder(slug: str) -> Section | None:
+    section = _sections.get(slug)
+    return section if section and section.coming_soon else None
+
+
+for _section in (
+    Section("dashboard", "Dashboard", "console:dashboard", 0),
+    Section("api-keys", "API keys", "console:api_keys", 10),
+    Section(
+        "knowledge", "Knowledge", "", 20, "Upload documents; Toolport chunks, embeds and serves them as MCP resources."
+    ),
+    Section("tools", "Tools", "", 30, "The tools and prompts your plan and keys can reach."),
+    Section("usage", "Usage", "", 40, "API calls, AI operations and storage against your plan's monthly quotas."),
+    Section("billing", "Billing", "", 50, "Your plan, invoices, and upgrades through Stripe."),
+    Section("settings", "Settings", "console:settings", 90),
+):
+    section_register(_section)
