@@ -5,7 +5,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from accounts import selectors
-from accounts.navigation import sections
+from accounts.navigation import banners, sections
 
 
 def console(request: HttpRequest) -> dict[str, Any]:
@@ -17,4 +17,5 @@ def console(request: HttpRequest) -> dict[str, Any]:
         "current_workspace": membership.workspace,
         "console_nav": [(section.slug, section.label, section.url(membership.workspace_id)) for section in sections()],
         "switchable_memberships": selectors.membership_list_for_user(user=membership.user),
+        "console_banners": banners(membership),
     }

@@ -1,7 +1,9 @@
 """The console's navigation. Each app registers its sections when it loads, so the shell (here) never imports the
 apps above it."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.urls import reverse
 
@@ -49,3 +51,16 @@ for _section in (
     Section("settings", "Settings", "console:settings", 90),
 ):
     section_register(_section)
+
+
+# Banners: short notices every console page of a workspace shows (e.g. a used-up quota), registered by apps.
+_banners: list[Callable[[Any], str | None]] = []
+
+
+def banner_register(banner: Callable[[Any], str | None]) -> None:
+    """`banner(membership)` returns a notice for that workspace, or None."""
+    _banners.append(banner)
+
+
+def banners(membership: Any) -> list[str]:
+    return [notice for banner in _banners if (notice := banner(membership))]

@@ -6,8 +6,9 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.limits import active_key_limit_register
-        from accounts.navigation import Section, section_register
-        from billing.selectors import plan_active_key_limit
+        from accounts.navigation import Section, banner_register, section_register
+        from billing.selectors import plan_active_key_limit, quota_banner
 
         active_key_limit_register(plan_active_key_limit)
         section_register(Section("billing", "Billing", "console:billing", 50))
+        banner_register(quota_banner)

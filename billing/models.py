@@ -135,3 +135,24 @@ class QuotaCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workspace_id} {self.metric} {self.period_start:%Y-%m-%d}: {self.used}"
+
+
+class QuotaNotice(models.Model):
+    """An email to the owners that a quota crossed a threshold (80 or 100 %); at most one per period."""
+
+    id = models.BigAutoField(primary_key=True)
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="quota_notices")
+    metric = models.CharField(max_length=16, choices=Metric.choices)
+    period_start = models.DateTimeField()
+    threshold = models.PositiveSmallIntegerField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "metric", "period_start", "threshold"], name="quota_notice_once_per_period"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} {self.metric} {self.threshold}%"

@@ -46,6 +46,7 @@ from core.errors import LimitReached
 
 POLICY_CACHE_SECONDS = 10
 COUNTED_METRICS = (Metric.API_CALLS, Metric.AI_OPERATIONS)
+NOTICE_THRESHOLDS = (80, 100)  # percent of a quota at which the owners are emailed, once per period
 
 
 class QuotaExceeded(LimitReached):
@@ -349,7 +350,20 @@ def usage_consume(*, workspace_id: UUID, metric: str, amount: int = 1) -> QuotaS
     admitted, used = counters().consume(policy, metric, amount)
     if not admitted:
         raise _exceeded(policy, metric, used)
+    _notice_if_crossed(policy, metric, before=used - amount, after=used)
     return _status(policy, metric, used)
+
+
+def _notice_if_crossed(policy: QuotaPolicy, metric: str, *, before: int, after: int) -> None:
+    """Admission is exact, so exactly one consumption crosses each threshold; it queues the owners' email."""
+    limit = policy.limit(metric)
+    if not limit:
+        return
+    for threshold in NOTICE_THRESHOLDS:
+        if before * 100 < threshold * limit <= after * 100:
+            from billing.tasks import quota_notice_task
+
+            quota_notice_task.delay_on_commit(str(policy.workspace_id), metric, policy.period_start.isoformat(), threshold)
 
 
 def quota_usage(*, workspace_id: UUID) -> list[QuotaStatus]:

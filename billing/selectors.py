@@ -2,9 +2,9 @@
 
 from django.db.models import QuerySet
 
-from accounts.models import Workspace
-from billing.models import Plan
-from billing.quotas import billing_account_get
+from accounts.models import Membership, Workspace
+from billing.models import Metric, Plan
+from billing.quotas import billing_account_get, quota_usage
 
 
 def plan_list_public() -> QuerySet[Plan]:
@@ -13,3 +13,19 @@ def plan_list_public() -> QuerySet[Plan]:
 
 def plan_active_key_limit(workspace: Workspace) -> int | None:
     return billing_account_get(workspace_id=workspace.pk).plan.max_active_api_keys
+
+
+def quota_banner(membership: Membership) -> str | None:
+    """The console's notice when a quota of this workspace is used up."""
+    used_up = [
+        quota
+        for quota in quota_usage(workspace_id=membership.workspace_id)
+        if quota.limit is not None and quota.percent >= 100
+    ]
+    if not used_up:
+        return None
+    names = " and ".join(Metric(quota.metric).label for quota in used_up)
+    return (
+        f"This workspace has used all its {names} for this period: calls that need them are refused until "
+        f"{used_up[0].resets_at:%Y-%m-%d %H:%M} UTC. Upgrade the plan on the Billing page for more."
+    )
