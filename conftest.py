@@ -8,6 +8,8 @@ import pytest
 from core.embedded import redis as embedded_redis
 from core.embedded.postgres import EmbeddedPostgres
 
+pytest_plugins = ["billing.tests.fixtures"]
+
 _started: list[EmbeddedPostgres | embedded_redis.EmbeddedRedis] = []
 
 

@@ -137,6 +137,13 @@ def billing_account_get(*, workspace_id: UUID) -> BillingAccount:
     return account
 
 
+def effective_plan(account: BillingAccount, now: datetime) -> Plan:
+    """The plan that counts now: a past-due subscription past its grace period counts as Free."""
+    if account.status == SubscriptionStatus.PAST_DUE and account.grace_until and account.grace_until <= now:
+        return Plan.objects.get(tier=Tier.FREE)
+    return account.plan
+
+
 _policies: dict[UUID, QuotaPolicy] = {}
 _policies_lock = threading.Lock()
 
@@ -149,7 +156,7 @@ def quota_policy(*, workspace_id: UUID) -> QuotaPolicy:
         return policy
     account = billing_account_get(workspace_id=workspace_id)
     start, end = period_for(account, now)
-    plan = account.plan
+    plan = effective_plan(account, now)
     policy = QuotaPolicy(
         workspace_id=workspace_id,
         tier=plan.tier,
@@ -363,7 +370,9 @@ def _notice_if_crossed(policy: QuotaPolicy, metric: str, *, before: int, after: 
         if before * 100 < threshold * limit <= after * 100:
             from billing.tasks import quota_notice_task
 
-            quota_notice_task.delay_on_commit(str(policy.workspace_id), metric, policy.period_start.isoformat(), threshold)
+            quota_notice_task.delay_on_commit(
+                str(policy.workspace_id), metric, policy.period_start.isoformat(), threshold
+            )
 
 
 def quota_usage(*, workspace_id: UUID) -> list[QuotaStatus]:

@@ -1,9 +1,11 @@
 """Reads on plans and billing state."""
 
+from typing import Any
+
 from django.db.models import QuerySet
 
 from accounts.models import Membership, Workspace
-from billing.models import Metric, Plan
+from billing.models import BillingAccount, Metric, Plan
 from billing.quotas import billing_account_get, quota_usage
 
 
@@ -29,3 +31,12 @@ def quota_banner(membership: Membership) -> str | None:
         f"This workspace has used all its {names} for this period: calls that need them are refused until "
         f"{used_up[0].resets_at:%Y-%m-%d %H:%M} UTC. Upgrade the plan on the Billing page for more."
     )
+
+
+def invoice_list(*, account: BillingAccount, limit: int = 12) -> list[Any]:
+    """The workspace's past invoices, newest first, as dj-stripe mirrors them from Stripe."""
+    if not account.stripe_customer_id:
+        return []
+    from djstripe.models import Invoice
+
+    return list(Invoice.objects.filter(customer__id=account.stripe_customer_id).order_by("-created")[:limit])

@@ -23,10 +23,12 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("console/", include((console, "console"))),
     path("pricing/", billing_views.pricing, name="pricing"),
+    path("pricing/<slug:tier>/checkout/", billing_views.pricing_checkout, name="pricing_checkout"),
     path("invitations/<str:token>/", account_views.invitation_accept, name="invitation_accept"),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("admin/", admin.site.urls),
     path("", include("monitoring.urls")),
 ]

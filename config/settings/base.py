@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "djstripe",
     "django_celery_beat",
     "django_celery_results",
     "core",
@@ -179,6 +180,17 @@ INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
 
 # Quotas: Redis key prefix of the counters and the admitted-usage stream (when REDIS_URL is set).
 QUOTA_REDIS_PREFIX = env.str("QUOTA_REDIS_PREFIX", default="toolport:quota")
+
+# --- Payments: Stripe through dj-stripe (test mode unless STRIPE_LIVE_MODE) ---------------------------------------
+STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
+STRIPE_TEST_SECRET_KEY = env.str("STRIPE_TEST_SECRET_KEY", default="")
+STRIPE_LIVE_SECRET_KEY = env.str("STRIPE_LIVE_SECRET_KEY", default="")
+STRIPE_TEST_PUBLIC_KEY = env.str("STRIPE_TEST_PUBLIC_KEY", default="")
+STRIPE_LIVE_PUBLIC_KEY = env.str("STRIPE_LIVE_PUBLIC_KEY", default="")
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+# A past-due subscription keeps its plan this long before the workspace drops to Free.
+BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
 
 # --- REST API (DRF + drf-spectacular) -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
