@@ -1,25 +1,54 @@
 """/readyz on a real server process turns 503, naming the database, when PostgreSQL stops."""
 
+import os
 import signal
+import subprocess
+import sys
+import time
 
 import httpx
+import psycopg
 import pytest
 
+from core.embedded.paths import BASE_DIR
 from core.embedded.postgres import EmbeddedPostgres
-from tests.integration.conftest import ProductProcess, free_port, product_environment
+from tests.integration.conftest import free_port, product_environment
 
 pytestmark = pytest.mark.slow
+
+
+def _serve(environment: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """daphne alone (no migrations needed: /readyz reads only the server and the pgvector extension)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        cwd=BASE_DIR,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("daphne did not start")
 
 
 def test_readyz_turns_503_when_the_database_stops(private_var_dir):
     database = EmbeddedPostgres(data_dir=private_var_dir / "postgres", sockets=private_var_dir / "run")
     database.start()
+    with psycopg.connect(database.connection.url, autocommit=True) as db:
+        db.execute("CREATE EXTENSION IF NOT EXISTS vector")
     environment = product_environment(private_var_dir, DATABASE_URL=database.connection.url)
+    environment["DJANGO_ALLOWED_HOSTS"] = "127.0.0.1"
     port = free_port()
-    server = ProductProcess(["runstack", "--no-worker", f"--port={port}"], environment)
+    server = _serve({**os.environ, **environment}, port)
     try:
-        server.wait_for("Toolport is running", 120)
-        assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz")
+        assert ready.status_code == 200, ready.text
 
         database.stop()
 
@@ -32,8 +61,7 @@ def test_readyz_turns_503_when_the_database_stops(private_var_dir):
         assert checks["cache"]["ok"] is True
         assert checks["storage"]["ok"] is True
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200  # alive, just not ready
-        server.process.send_signal(signal.SIGINT)
-        assert server.wait(timeout=60) == 0, server.read()
     finally:
-        server.kill()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=15)
         database.stop()
