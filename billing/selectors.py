@@ -5,7 +5,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from accounts.models import Membership, Workspace
-from billing.models import BillingAccount, Metric, Plan
+from billing.models import BillingAccount, Metric, Plan, SubscriptionStatus
 from billing.quotas import billing_account_get, quota_usage
 
 
@@ -18,7 +18,13 @@ def plan_active_key_limit(workspace: Workspace) -> int | None:
 
 
 def quota_banner(membership: Membership) -> str | None:
-    """The console's notice when a quota of this workspace is used up."""
+    """The console's notice when a payment is past due, or a quota of this workspace is used up."""
+    account = billing_account_get(workspace_id=membership.workspace_id)
+    if account.status == SubscriptionStatus.PAST_DUE and account.grace_until:
+        return (
+            f"The last payment failed. The {account.plan.name} plan is kept until {account.grace_until:%Y-%m-%d} UTC; "
+            "update the payment method on the Billing page to keep it."
+        )
     used_up = [
         quota
         for quota in quota_usage(workspace_id=membership.workspace_id)

@@ -139,3 +139,36 @@ def test_cancellation_keeps_the_plan_until_the_period_ends(stripe_api, webhook, 
     assert account.plan.tier == Tier.FREE
     assert account.status == SubscriptionStatus.CANCELED
     assert quotas.quota_policy(workspace_id=account.workspace_id).limit(Metric.API_CALLS) == 1_000
+
+
+@pytest.mark.parametrize(
+    ("status", "tier", "stored_status"),
+    [
+        ("trialing", Tier.PROFESSIONAL, SubscriptionStatus.TRIALING),
+        ("unpaid", Tier.FREE, SubscriptionStatus.CANCELED),
+        ("incomplete_expired", Tier.FREE, SubscriptionStatus.CANCELED),
+        ("incomplete", Tier.FREE, SubscriptionStatus.NONE),  # the first payment is still being attempted
+    ],
+)
+def test_other_subscription_states(stripe_api, webhook, customer_account, status, tier, stored_status):
+    subscription = stripe_api.subscription(
+        customer=customer_account.stripe_customer_id, price=_price(stripe_api, Tier.PROFESSIONAL), status=status
+    )
+    _send(webhook, stripe_api, "customer.subscription.created", subscription)
+    account = BillingAccount.objects.get(pk=customer_account.pk)
+    assert account.plan.tier == tier
+    assert account.status == stored_status
+
+
+def test_a_past_due_workspace_sees_a_warning_in_the_console(stripe_api, webhook, customer_account, client):
+    from accounts.models import Role
+    from accounts.tests.factories import MembershipFactory
+
+    owner = MembershipFactory.create(workspace=customer_account.workspace, role=Role.OWNER)
+    subscription = stripe_api.subscription(
+        customer=customer_account.stripe_customer_id, price=_price(stripe_api, Tier.STARTER), status="past_due"
+    )
+    _send(webhook, stripe_api, "customer.subscription.updated", subscription)
+    client.force_login(owner.user)
+    page = client.get(f"/console/w/{customer_account.workspace_id}/").content.decode()
+    assert "The last payment failed" in page
