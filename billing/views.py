@@ -1,5 +1,7 @@
 """The public pricing page, the console's Billing page, and the hand-offs to Stripe Checkout and the portal."""
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -29,8 +31,15 @@ def pricing_checkout(request: SignedInRequest, tier: str) -> HttpResponse:
     )
     if membership is None:
         return redirect("console:home")
+    return _to_stripe(
+        request, membership, lambda: payments.checkout_start(actor=membership, tier=tier, request=request)
+    )
+
+
+def _to_stripe(request: HttpRequest, membership: Membership, start: Callable[[], str]) -> HttpResponse:
+    """Redirect to the Stripe page `start` returns, or back to Billing with the reason it could not."""
     try:
-        url = payments.checkout_start(actor=membership, tier=tier, request=request)
+        url = start()
     except ToolportError as error:
         messages.error(request, error.message)
         return redirect("console:billing", membership.workspace_id)
@@ -61,21 +70,13 @@ def billing_page(request: SignedInRequest, membership: Membership) -> HttpRespon
 @workspace_page
 def checkout(request: SignedInRequest, membership: Membership, tier: str) -> HttpResponse:
     """Send the owner to Stripe Checkout for the chosen plan."""
-    try:
-        url = payments.checkout_start(actor=membership, tier=tier, request=request)
-    except ToolportError as error:
-        messages.error(request, error.message)
-        return redirect("console:billing", membership.workspace_id)
-    return redirect(url)
+    return _to_stripe(
+        request, membership, lambda: payments.checkout_start(actor=membership, tier=tier, request=request)
+    )
 
 
 @require_POST
 @workspace_page
 def portal(request: SignedInRequest, membership: Membership) -> HttpResponse:
     """Send the owner to the Stripe customer portal (payment method, plan changes, cancellation)."""
-    try:
-        url = payments.portal_start(actor=membership)
-    except ToolportError as error:
-        messages.error(request, error.message)
-        return redirect("console:billing", membership.workspace_id)
-    return redirect(url)
+    return _to_stripe(request, membership, lambda: payments.portal_start(actor=membership))

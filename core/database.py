@@ -33,3 +33,13 @@ def pgvector_require_available(connection: BaseDatabaseWrapper) -> None:
             "(Debian/Ubuntu: postgresql-<version>-pgvector), or unset DATABASE_URL to use the embedded "
             "PostgreSQL that ships with it."
         )
+
+
+def database_url(connection: BaseDatabaseWrapper) -> str:
+    """A DATABASE_URL for the database this connection uses (to hand to a child process)."""
+    settings = connection.settings_dict
+    host = settings["HOST"] or settings.get("OPTIONS", {}).get("host", "")
+    if host.startswith("/"):
+        return f"postgresql://{settings['USER']}@/{settings['NAME']}?host={host}"
+    port = f":{settings['PORT']}" if settings["PORT"] else ""
+    return f"postgresql://{settings['USER']}:{settings['PASSWORD']}@{host}{port}/{settings['NAME']}"

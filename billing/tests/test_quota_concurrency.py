@@ -14,23 +14,15 @@ from django.db import connection
 from billing import quotas
 from billing.models import Metric, QuotaCounter
 from billing.tests.factories import workspace_on_plan
+from core.database import database_url
 from core.embedded.paths import BASE_DIR
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def _database_url() -> str:
-    settings = connection.settings_dict
-    host = settings["HOST"] or settings.get("OPTIONS", {}).get("host", "")
-    if host.startswith("/"):
-        return f"postgresql://{settings['USER']}@/{settings['NAME']}?host={host}"
-    port = f":{settings['PORT']}" if settings["PORT"] else ""
-    return f"postgresql://{settings['USER']}:{settings['PASSWORD']}@{host}{port}/{settings['NAME']}"
-
-
 @pytest.fixture(params=["redis", "database"])
 def environment(request, settings):
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": _database_url()}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": database_url(connection)}
     if request.param == "database":
         settings.REDIS_URL = ""
         env["REDIS_URL"] = ""

@@ -13,19 +13,11 @@ from django.db import connection
 from accounts import api_keys
 from accounts.models import Role
 from accounts.tests.factories import issue_key, workspace_with
+from core.database import database_url
 from core.embedded.paths import BASE_DIR
 from tests.integration.conftest import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def _database_url() -> str:
-    settings = connection.settings_dict
-    host = settings["HOST"] or settings.get("OPTIONS", {}).get("host", "")
-    port = f":{settings['PORT']}" if settings["PORT"] else ""
-    if host.startswith("/"):
-        return f"postgresql://{settings['USER']}@/{settings['NAME']}?host={host}"
-    return f"postgresql://{settings['USER']}:{settings['PASSWORD']}@{host}{port}/{settings['NAME']}"
 
 
 @pytest.fixture
@@ -38,7 +30,7 @@ def second_server():
         env={
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url(connection),
         },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
