@@ -192,6 +192,9 @@ DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 # A past-due subscription keeps its plan this long before the workspace drops to Free.
 BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
 
+# --- Outbound HTTP (core.outbound): trusted internal hosts the SSRF guard lets through, "host" or "host:port" --------
+OUTBOUND_ALLOWED_HOSTS: list[str] = env.list("OUTBOUND_ALLOWED_HOSTS", default=[])
+
 # --- REST API (DRF + drf-spectacular) -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Key authentication first: an unauthenticated call then gets 401 with `WWW-Authenticate: Bearer`.
