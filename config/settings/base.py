@@ -192,6 +192,9 @@ DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 # A past-due subscription keeps its plan this long before the workspace drops to Free.
 BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
 
+# --- Secrets at rest (core.crypto): Fernet keys, newest first; local and test settings derive one from SECRET_KEY ---
+SECRETS_ENCRYPTION_KEYS: list[str] = env.list("SECRETS_ENCRYPTION_KEYS", default=[])
+
 # --- Outbound HTTP (core.outbound): trusted internal hosts the SSRF guard lets through, "host" or "host:port" --------
 OUTBOUND_ALLOWED_HOSTS: list[str] = env.list("OUTBOUND_ALLOWED_HOSTS", default=[])
 

@@ -5,6 +5,7 @@ import secrets
 
 from config.env import VAR_DIR, env
 from config.settings.base import *  # noqa: F403
+from core.crypto import derived_key
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 
@@ -25,3 +26,4 @@ WHITENOISE_AUTOREFRESH = True
 
 # Derived from the secret key so a local install needs no extra secret; production sets its own.
 API_KEY_PEPPER = env.str("API_KEY_PEPPER", default="") or f"local-pepper:{SECRET_KEY}"
+SECRETS_ENCRYPTION_KEYS = env.list("SECRETS_ENCRYPTION_KEYS", default=[]) or [derived_key(SECRET_KEY)]

@@ -8,9 +8,11 @@ from core.embedded import redis as embedded_redis
 os.environ.setdefault("REDIS_URL", embedded_redis.url())
 
 from config.settings.base import *  # noqa: F403
+from core.crypto import derived_key
 
 SECRET_KEY = "test-only-secret-key-not-for-production"  # noqa: S105
 API_KEY_PEPPER = "test-only-pepper"
+SECRETS_ENCRYPTION_KEYS = [derived_key(SECRET_KEY)]
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
