@@ -45,8 +45,9 @@ def _fresh_cache() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _plans(request: pytest.FixtureRequest) -> None:
-    """The plans are seed data that a flush (after any test on committed data) removes: ensure them per DB test."""
+def _seed_data(request: pytest.FixtureRequest) -> None:
+    """Plans and built-in tools are seed data that a flush (after any test on committed data) removes: ensure them
+    per DB test."""
     marker = request.node.get_closest_marker("django_db")
     uses_db = marker is not None or bool({"db", "transactional_db", "live_server"} & set(request.fixturenames))
     if not uses_db:
@@ -56,5 +57,7 @@ def _plans(request: pytest.FixtureRequest) -> None:
     )
     request.getfixturevalue("transactional_db" if transactional else "db")
     from billing.plans import plans_seed
+    from tools.services import builtin_tools_sync
 
     plans_seed()
+    builtin_tools_sync()

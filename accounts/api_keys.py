@@ -112,7 +112,7 @@ def api_key_issue(
     expires_at: datetime | None = None,
     tools: Any = None,
     knowledge_bases: Any = None,
-    max_security_level: int = SecurityLevel.INTERNAL,
+    max_security_level: int = SecurityLevel.STANDARD,
     read_only: bool = False,
     request: Any = None,
 ) -> IssuedKey:

@@ -36,7 +36,7 @@ class ApiKeyForm(forms.Form):
         required=False, label="Knowledge bases", help_text="Comma-separated. Empty: every knowledge base."
     )
     max_security_level = forms.TypedChoiceField(
-        choices=SecurityLevel.choices, coerce=int, initial=SecurityLevel.INTERNAL, label="Highest tool security level"
+        choices=SecurityLevel.choices, coerce=int, initial=SecurityLevel.STANDARD, label="Highest tool security level"
     )
     read_only = forms.BooleanField(required=False, label="Read-only", help_text="Only tools that change nothing.")
 

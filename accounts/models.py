@@ -154,7 +154,7 @@ class Invitation(TimeStampedModel):
 
 class SecurityLevel(models.IntegerChoices):
     PUBLIC = 1, "1 · public"
-    INTERNAL = 2, "2 · internal"
+    STANDARD = 2, "2 · standard"
     SENSITIVE = 3, "3 · sensitive"
     CRITICAL = 4, "4 · critical"
 
@@ -177,7 +177,7 @@ class ApiKey(TimeStampedModel):
     # Scopes. An empty list means "all" for tools and knowledge bases.
     tools = ArrayField(models.CharField(max_length=100), default=list, blank=True)
     knowledge_bases = ArrayField(models.CharField(max_length=100), default=list, blank=True)
-    max_security_level = models.PositiveSmallIntegerField(choices=SecurityLevel.choices, default=SecurityLevel.INTERNAL)
+    max_security_level = models.PositiveSmallIntegerField(choices=SecurityLevel.choices, default=SecurityLevel.STANDARD)
     read_only = models.BooleanField(default=False)
 
     class Meta:

@@ -85,7 +85,7 @@ class ApiKeyCreateSerializer(serializers.Serializer):
     knowledge_bases = serializers.ListField(
         child=serializers.CharField(max_length=100), required=False, help_text="Knowledge bases; empty: all."
     )
-    max_security_level = serializers.ChoiceField(choices=SecurityLevel.choices, default=SecurityLevel.INTERNAL)
+    max_security_level = serializers.ChoiceField(choices=SecurityLevel.choices, default=SecurityLevel.STANDARD)
     read_only = serializers.BooleanField(default=False)
 
 

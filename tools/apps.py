@@ -1,5 +1,17 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class ToolsConfig(AppConfig):
     name = "tools"
+
+    def ready(self) -> None:
+        from tools import builtin_tools  # noqa: F401 - registers the built-in tools
+
+        post_migrate.connect(_sync_builtins, sender=self, dispatch_uid="tools.sync_builtins")
+
+
+def _sync_builtins(**kwargs: object) -> None:
+    from tools.services import builtin_tools_sync
+
+    builtin_tools_sync()

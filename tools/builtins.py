@@ -1,0 +1,81 @@
+"""Built-in tools: Python functions registered with `@builtin_tool`, mirrored as global Tool rows so staff can
+disable them or change their security level like any other tool."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from accounts.models import SecurityLevel
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """Who is calling: the workspace, and the API key's record (scopes) when called over MCP."""
+
+    workspace_id: UUID
+    api_key: Any = None
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """One result shape for every executor; the MCP endpoint maps it to content (text, structured, image)."""
+
+    text: str
+    structured: dict[str, Any] | None = None
+    is_error: bool = False
+    images: list[tuple[bytes, str]] = field(default_factory=list)  # (data, MIME type)
+
+
+BuiltinFunction = Callable[[ToolContext, dict[str, Any]], ToolResult]
+
+
+@dataclass(frozen=True)
+class BuiltinTool:
+    name: str
+    title: str
+    description: str
+    input_schema: dict[str, Any]
+    function: BuiltinFunction
+    security_level: int = SecurityLevel.PUBLIC
+    read_only: bool = True
+    output_schema: dict[str, Any] | None = None
+
+
+_builtins: dict[str, BuiltinTool] = {}
+
+
+def builtin_tool(
+    *,
+    name: str,
+    title: str,
+    description: str,
+    input_schema: dict[str, Any] | None = None,
+    output_schema: dict[str, Any] | None = None,
+    security_level: int = SecurityLevel.PUBLIC,
+    read_only: bool = True,
+) -> Callable[[BuiltinFunction], BuiltinFunction]:
+    """Register a function as a built-in tool (apps call this at import time, e.g. rag for its search tools)."""
+
+    def register(function: BuiltinFunction) -> BuiltinFunction:
+        _builtins[name] = BuiltinTool(
+            name=name,
+            title=title,
+            description=description,
+            input_schema=input_schema or {"type": "object", "properties": {}, "additionalProperties": False},
+            output_schema=output_schema,
+            function=function,
+            security_level=security_level,
+            read_only=read_only,
+        )
+        return function
+
+    return register
+
+
+def builtin_get(name: str) -> BuiltinTool | None:
+    return _builtins.get(name)
+
+
+def builtins() -> list[BuiltinTool]:
+    return sorted(_builtins.values(), key=lambda tool: tool.name)
