@@ -9,14 +9,21 @@ from accounts import views as account_views
 from billing import urls as billing_urls
 from billing import views as billing_views
 from core import views as core_views
+from tools import urls as tool_urls
 
 api_v1 = [
     path("", include("accounts.api_urls")),
     path("", include("billing.api_urls")),
+    path("", include("tools.api_urls")),
 ]
 
 # One "console" namespace composed from each app's pages; the placeholder catch-all goes last.
-console = [*account_urls.urlpatterns, *billing_urls.console_patterns, *account_urls.placeholder_patterns]
+console = [
+    *account_urls.urlpatterns,
+    *billing_urls.console_patterns,
+    *tool_urls.console_patterns,
+    *account_urls.placeholder_patterns,
+]
 
 urlpatterns = [
     path("", core_views.landing, name="landing"),

@@ -6,7 +6,10 @@ class ToolsConfig(AppConfig):
     name = "tools"
 
     def ready(self) -> None:
+        from accounts.navigation import Section, section_register
         from tools import builtin_tools  # noqa: F401 - registers the built-in tools
+
+        section_register(Section("tools", "Tools", "console:tools", 30))
 
         post_migrate.connect(_sync_builtins, sender=self, dispatch_uid="tools.sync_builtins")
 

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from tools import api
+
+urlpatterns = [
+    path("workspaces/<str:workspace_id>/tools/", api.ToolListView.as_view(), name="tool-list"),
+    path("workspaces/<str:workspace_id>/tools/<str:name>/call/", api.ToolCallView.as_view(), name="tool-call"),
+]

@@ -1,0 +1,91 @@
+"""Calling a tool: check it is visible, validate the arguments, take the quota, run it, and turn every failure the
+caller can act on into a result with `is_error` (protocol and auth errors stay exceptions for the transport)."""
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import jsonschema
+
+from billing.models import Metric
+from billing.quotas import usage_consume
+from core.errors import ToolportError
+from core.outbound import OutboundRefused, ResponseTooLarge, fetch
+from tools.builtins import ToolContext, ToolResult, builtin_get
+from tools.errors import ToolNotFound
+from tools.models import Tool, ToolKind
+from tools.selectors import visible_tool_get
+
+MAX_HTTP_RESPONSE_BYTES = 1024 * 1024
+ERROR_SNIPPET = 300
+
+
+def tool_call(*, workspace_id: Any, name: str, arguments: dict[str, Any], api_key: Any = None) -> ToolResult:
+    """Run a tool for a workspace (and key). Raises ToolNotFound or QuotaExceeded; anything else is a result."""
+    tool = visible_tool_get(workspace_id=workspace_id, name=name, api_key=api_key)
+    if tool is None:
+        raise ToolNotFound(f"No tool named {name!r} is available to this key.")
+    try:
+        jsonschema.validate(arguments, tool.input_schema, cls=jsonschema.Draft202012Validator)
+    except jsonschema.ValidationError as error:
+        where = "/".join(str(part) for part in error.absolute_path) or "the arguments"
+        return ToolResult(text=f"Invalid arguments for {name}: {where}: {error.message}", is_error=True)
+    usage_consume(workspace_id=workspace_id, metric=Metric.API_CALLS)
+    if tool.ai_operation_cost:
+        usage_consume(workspace_id=workspace_id, metric=Metric.AI_OPERATIONS, amount=tool.ai_operation_cost)
+    context = ToolContext(workspace_id=workspace_id, api_key=api_key)
+    try:
+        return _execute(tool, context, arguments)
+    except ToolportError as error:
+        return ToolResult(text=error.message, is_error=True)
+
+
+def _execute(tool: Tool, context: ToolContext, arguments: dict[str, Any]) -> ToolResult:
+    if tool.kind == ToolKind.BUILTIN:
+        builtin = builtin_get(tool.builtin_name or tool.name)
+        if builtin is None:
+            return ToolResult(text=f"The built-in tool {tool.name} is not installed on this server.", is_error=True)
+        return builtin.function(context, arguments)
+    if tool.kind == ToolKind.HTTP:
+        return http_tool_call(tool, arguments)
+    return ToolResult(
+        text=f"{tool.name} comes from an upstream MCP server, which this server cannot call yet.", is_error=True
+    )
+
+
+def http_tool_call(tool: Tool, arguments: dict[str, Any]) -> ToolResult:
+    """REST → MCP: fill the URL template, send the rest as query (GET/DELETE) or JSON body, map the answer."""
+    used = {key for key in arguments if "{" + key + "}" in tool.http_url_template}
+    url = tool.http_url_template
+    for key in used:
+        url = url.replace("{" + key + "}", quote(str(arguments[key]), safe=""))
+    rest = {key: value for key, value in arguments.items() if key not in used}
+    method = (tool.http_method or "GET").upper()
+    headers = {str(key): str(value) for key, value in (tool.http_headers or {}).items()}
+    if tool.http_credentials:
+        headers["Authorization"] = tool.http_credentials
+    request: dict[str, Any] = {"headers": headers, "timeout": float(tool.timeout_seconds)}
+    if method in ("GET", "DELETE", "HEAD"):
+        request["params"] = {key: value if isinstance(value, str) else json.dumps(value) for key, value in rest.items()}
+    else:
+        request["json"] = rest
+    try:
+        response, body = fetch(method, url, max_bytes=MAX_HTTP_RESPONSE_BYTES, **request)
+    except (OutboundRefused, ResponseTooLarge) as error:
+        return ToolResult(text=error.message, is_error=True)
+    except httpx.TimeoutException:
+        return ToolResult(text=f"{tool.name} did not answer within {tool.timeout_seconds} s.", is_error=True)
+    except httpx.HTTPError as error:
+        return ToolResult(text=f"{tool.name} could not be reached: {type(error).__name__}.", is_error=True)
+    text = body.decode(response.encoding or "utf-8", errors="replace")
+    if response.status_code >= 400:
+        return ToolResult(text=f"The service answered {response.status_code}: {text[:ERROR_SNIPPET]}", is_error=True)
+    structured = None
+    if "json" in response.headers.get("content-type", ""):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        structured = parsed if isinstance(parsed, dict) else ({"result": parsed} if parsed is not None else None)
+    return ToolResult(text=text, structured=structured)

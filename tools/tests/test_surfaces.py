@@ -1,0 +1,45 @@
+"""The Tools page and API: what a member or key sees, and trying a tool (which counts as usage)."""
+
+import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from accounts.models import Role
+from accounts.tests.factories import issue_key, workspace_with
+from billing.models import Metric
+from billing.quotas import quota_usage
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_tools_page_lists_the_visible_tools_and_tries_one(client):
+    workspace, (owner,) = workspace_with(Role.OWNER)
+    client.force_login(owner.user)
+    page = client.get(reverse("console:tools", args=[workspace.pk])).content.decode()
+    assert 'id="tool-whoami"' in page
+    assert ">Tools</a>" in page
+
+    tried = client.post(reverse("console:tool_try", args=[workspace.pk, "whoami"]), {"arguments": "{}"})
+    assert f"Workspace {workspace.name} on the Free plan." in tried.content.decode()
+    used = {quota.metric: quota.used for quota in quota_usage(workspace_id=workspace.pk)}
+    assert used[Metric.API_CALLS] == 1
+
+    bad = client.post(reverse("console:tool_try", args=[workspace.pk, "find_tools"]), {"arguments": "[1, 2"})
+    assert "The arguments are not a JSON object" in bad.content.decode()
+    assert client.get(reverse("console:tool_try", args=[workspace.pk, "nope"])).status_code == 404
+
+
+def test_the_api_lists_and_calls_tools_for_a_key_within_its_scopes():
+    workspace, (owner,) = workspace_with(Role.OWNER)
+    other, _members = workspace_with(Role.OWNER)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_key(owner, tools=['whoami']).secret}")
+
+    listed = client.get(f"/api/v1/workspaces/{workspace.pk}/tools/").json()
+    assert [tool["name"] for tool in listed] == ["whoami"]
+    called = client.post(f"/api/v1/workspaces/{workspace.pk}/tools/whoami/call/", {"arguments": {}}, format="json")
+    assert called.status_code == 200
+    assert called.json()["structured"]["plan"] == "free"
+    hidden = client.post(f"/api/v1/workspaces/{workspace.pk}/tools/get_usage/call/", {}, format="json")
+    assert hidden.status_code == 404
+    assert client.get(f"/api/v1/workspaces/{other.pk}/tools/").status_code == 404

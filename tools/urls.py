@@ -1,0 +1,8 @@
+from django.urls import path
+
+from tools import views
+
+console_patterns = [
+    path("w/<uuid:workspace_id>/tools/", views.tool_list, name="tools"),
+    path("w/<uuid:workspace_id>/tools/<str:name>/", views.tool_try, name="tool_try"),
+]
