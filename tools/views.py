@@ -14,10 +14,14 @@ from tools.selectors import visible_tool_get, visible_tools
 
 
 def _skeleton(schema: dict) -> str:
-    """A starting point for the arguments: each property with an empty value of its type."""
+    """A starting point for the arguments: each property's default, else an empty value of its type."""
     empty = {"string": "", "integer": 0, "number": 0, "boolean": False, "array": [], "object": {}}
     properties = schema.get("properties", {})
-    return json.dumps({name: empty.get(spec.get("type", "string")) for name, spec in properties.items()}, indent=2)
+    skeleton = {
+        name: spec["default"] if "default" in spec else empty.get(spec.get("type", "string"))
+        for name, spec in properties.items()
+    }
+    return json.dumps(skeleton, indent=2)
 
 
 @workspace_page

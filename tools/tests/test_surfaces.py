@@ -43,3 +43,10 @@ def test_the_api_lists_and_calls_tools_for_a_key_within_its_scopes():
     hidden = client.post(f"/api/v1/workspaces/{workspace.pk}/tools/get_usage/call/", {}, format="json")
     assert hidden.status_code == 404
     assert client.get(f"/api/v1/workspaces/{other.pk}/tools/").status_code == 404
+
+
+def test_the_try_it_form_starts_from_the_schema_defaults(client):
+    workspace, (owner,) = workspace_with(Role.OWNER)
+    client.force_login(owner.user)
+    page = client.get(reverse("console:tool_try", args=[workspace.pk, "find_tools"])).content.decode()
+    assert "&quot;top_k&quot;: 5" in page
