@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
-from unfold.admin import ModelAdmin
+from unfold.admin import ModelAdmin, TabularInline
 from unfold.forms import AdminPasswordChangeForm
 
-from accounts.models import User
+from accounts.models import ApiKey, Invitation, Membership, User, Workspace
 
 
 class EmailUserCreationForm(UserCreationForm):
@@ -34,3 +34,50 @@ class UserAdmin(DjangoUserAdmin, ModelAdmin):
         ("Important dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+
+class MembershipInline(TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ("user",)
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(ModelAdmin):
+    list_display = ("name", "is_personal", "created_by", "created_at")
+    search_fields = ("name", "memberships__user__email")
+    inlines = [MembershipInline]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ModelAdmin):
+    """Read-only: keys are issued, rotated and revoked in the console or the API (audited there)."""
+
+    list_display = (
+        "prefix",
+        "name",
+        "workspace",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    )
+    search_fields = ("prefix", "name", "workspace__name")
+    exclude = ("secret_hash",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ModelAdmin):
+    list_display = ("email", "workspace", "role", "status", "invited_by", "expires_at")
+    list_filter = ("status", "role")
+    search_fields = ("email", "workspace__name")
+
+    def has_add_permission(self, request):
+        return False
