@@ -92,6 +92,14 @@ def custom_tool_save(*, actor: Membership, tool: Tool, request: Any = None) -> T
 
 
 @transaction.atomic
+def custom_tool_delete(*, actor: Membership, tool: Tool, request: Any = None) -> None:
+    actor.require_role(Role.ADMIN, "delete custom tools")
+    if tool.workspace_id != actor.workspace_id:
+        raise InvalidTool("Only this workspace's own tools can be deleted here.")
+    tool_delete(tool=tool, actor=actor.user, request=request)
+
+
+@transaction.atomic
 def tool_delete(*, tool: Tool, actor: Any = None, request: Any = None) -> None:
     audit_record(
         action="tool.delete",

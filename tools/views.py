@@ -2,14 +2,21 @@
 
 import json
 
+from django.contrib import messages
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 
-from accounts.models import Membership
+from accounts.models import Membership, Role
 from accounts.views import SignedInRequest, workspace_page
-from billing.quotas import QuotaExceeded
+from billing.quotas import QuotaExceeded, billing_account_get, effective_plan
+from core.errors import ToolportError
+from tools import services
 from tools.errors import ToolNotFound
 from tools.executors import tool_call
+from tools.forms import CustomToolForm
+from tools.models import Tool
 from tools.selectors import visible_tool_get, visible_tools
 
 
@@ -27,7 +34,46 @@ def _skeleton(schema: dict) -> str:
 @workspace_page
 def tool_list(request: SignedInRequest, membership: Membership) -> HttpResponse:
     tools = visible_tools(workspace_id=membership.workspace_id)
-    return render(request, "tools/tool_list.html", {"title": "Tools", "section": "tools", "tools": tools})
+    plan = effective_plan(billing_account_get(workspace_id=membership.workspace_id), timezone.now())
+    context = {
+        "title": "Tools",
+        "section": "tools",
+        "tools": tools,
+        "custom_tools_allowed": plan.custom_tools_allowed,
+        "plan": plan,
+        "can_manage": membership.role_rank >= Role.ADMIN.rank,
+    }
+    return render(request, "tools/tool_list.html", context)
+
+
+@workspace_page
+def custom_tool_new(request: SignedInRequest, membership: Membership) -> HttpResponse:
+    form = CustomToolForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            tool = services.custom_tool_save(actor=membership, tool=form.tool(), request=request)
+        except ToolportError as error:
+            field = error.details.get("field")
+            form.add_error(field if isinstance(field, str) and field in form.fields else None, error.message)
+        else:
+            messages.success(request, f"Tool {tool.name} added. MCP clients of this workspace can call it now.")
+            return redirect("console:tools", membership.workspace_id)
+    return render(request, "tools/custom_tool_form.html", {"title": "New HTTP tool", "section": "tools", "form": form})
+
+
+@require_POST
+@workspace_page
+def custom_tool_delete(request: SignedInRequest, membership: Membership, name: str) -> HttpResponse:
+    tool = Tool.objects.filter(workspace_id=membership.workspace_id, name=name).first()
+    if tool is None:
+        raise Http404("No such custom tool in this workspace.")
+    try:
+        services.custom_tool_delete(actor=membership, tool=tool, request=request)
+    except ToolportError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Tool {name} deleted.")
+    return redirect("console:tools", membership.workspace_id)
 
 
 @workspace_page

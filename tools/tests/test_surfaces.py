@@ -50,3 +50,43 @@ def test_the_try_it_form_starts_from_the_schema_defaults(client):
     client.force_login(owner.user)
     page = client.get(reverse("console:tool_try", args=[workspace.pk, "find_tools"])).content.decode()
     assert "&quot;top_k&quot;: 5" in page
+
+
+def test_a_professional_workspace_adds_and_deletes_its_own_http_tool(client):
+    from billing.models import BillingAccount, Plan, Tier
+    from tools.models import Tool
+
+    workspace, (owner,) = workspace_with(Role.OWNER)
+    client.force_login(owner.user)
+    assert (
+        "available on the Professional and Enterprise plans"
+        in client.get(reverse("console:tools", args=[workspace.pk])).content.decode()
+    )
+    BillingAccount.objects.filter(workspace=workspace).update(plan=Plan.objects.get(tier=Tier.PROFESSIONAL))
+
+    form = {
+        "name": "crm_lookup",
+        "title": "CRM lookup",
+        "description": "Find a customer",
+        "http_method": "GET",
+        "http_url_template": "https://crm.example.com/customers/{id}",
+        "http_headers": "{}",
+        "input_schema": '{"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}',
+        "http_credentials": "Bearer crm-secret-123",
+        "security_level": 2,
+        "read_only": "on",
+    }
+    bad = client.post(
+        reverse("console:custom_tool_new", args=[workspace.pk]), {**form, "input_schema": '{"type": "str"}'}
+    )
+    assert "not valid JSON Schema 2020-12" in bad.content.decode()
+    created = client.post(reverse("console:custom_tool_new", args=[workspace.pk]), form, follow=True)
+    page = created.content.decode()
+    assert "Tool crm_lookup added" in page
+    assert 'id="tool-crm_lookup"' in page
+    assert "crm-secret-123" not in page
+    assert Tool.objects.get(name="crm_lookup").workspace_id == workspace.pk
+
+    client.post(reverse("console:custom_tool_delete", args=[workspace.pk, "crm_lookup"]))
+    assert not Tool.objects.filter(name="crm_lookup").exists()
+    assert client.post(reverse("console:custom_tool_delete", args=[workspace.pk, "whoami"])).status_code == 404
