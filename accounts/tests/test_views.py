@@ -178,3 +178,28 @@ def test_repeated_failed_sign_ins_are_rate_limited(client):
         assert "Too many failed login attempts" not in response.content.decode()
     response = client.post("/accounts/login/", {"login": user.email, "password": "not it"})
     assert "Too many failed login attempts" in response.content.decode()
+
+
+def test_a_new_account_created_from_an_invitation_comes_back_to_it_and_joins(client):
+    import re
+
+    from django.core import mail
+
+    workspace, (owner,) = workspace_with(Role.OWNER)
+    invitation = services.invitation_create(actor=owner, email="newcomer@example.com")
+    url = reverse("invitation_accept", args=[services.invitation_token(invitation)])
+    password = "a long and unusual passphrase"
+
+    signup = client.post(
+        f"/accounts/signup/?next={url}",
+        {"email": "newcomer@example.com", "password1": password, "password2": password, "next": url},
+    )
+    assert signup["Location"] == "/accounts/confirm-email/"
+    link = re.search(r"https?://[^/\s]+(/accounts/confirm-email/\S+)", str(mail.outbox[-1].body))
+    assert link is not None
+    confirmed = client.post(link.group(1))
+    assert confirmed["Location"] == url  # verified, signed in, and back on the invitation
+
+    joined = client.post(url)
+    assert joined["Location"] == reverse("console:dashboard", args=[workspace.pk])
+    assert Membership.objects.filter(workspace=workspace, user__email="newcomer@example.com").exists()
