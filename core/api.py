@@ -15,6 +15,7 @@ from core.errors import (
     NotFound,
     ToolportError,
     Unauthenticated,
+    Unavailable,
     error_body,
 )
 
@@ -25,6 +26,7 @@ FAMILY_STATUS: list[tuple[type[ToolportError], int]] = [
     (Conflict, status.HTTP_409_CONFLICT),
     (Unauthenticated, status.HTTP_401_UNAUTHORIZED),
     (LimitReached, status.HTTP_429_TOO_MANY_REQUESTS),
+    (Unavailable, status.HTTP_502_BAD_GATEWAY),
 ]
 
 

@@ -51,6 +51,12 @@ class LimitReached(ToolportError):
     retry_after: int | None = None  # seconds until the limit resets, when known
 
 
+class Unavailable(ToolportError):
+    """A service we depend on (an upstream server, an API) could not be used: answer 502."""
+
+    code = "unavailable"
+
+
 class Unauthenticated(ToolportError):
     """No valid credentials: answer 401 with a WWW-Authenticate challenge."""
 

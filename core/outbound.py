@@ -11,6 +11,9 @@ through `guarded_client()`:
   that changes between check and connect (rebinding) and every redirect hop are checked the same way;
 - trusted internal hosts can be allowed explicitly (`OUTBOUND_ALLOWED_HOSTS`, `host` or `host:port`);
 - responses are read with a size cap, under a timeout.
+
+`guarded_async_client_mcp()` is the same guard for the MCP SDK, whose transports speak httpx2 (the SDK's own fork of
+httpx): the check sits in httpcore2's network backend in the same way.
 """
 
 from __future__ import annotations
@@ -20,8 +23,12 @@ import socket
 from collections.abc import Iterable
 from typing import Any
 
+import anyio
 import httpcore
+import httpcore2
 import httpx
+import httpx2
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from core.errors import InvalidInput
@@ -166,3 +173,69 @@ def fetch(
     timeout = kwargs.pop("timeout", 10.0)
     with guarded_client(timeout=timeout) as client, client.stream(method, url, **kwargs) as response:
         return response, read_capped(response, max_bytes)
+
+
+class _GuardedAsyncBackend(httpcore2.AsyncNetworkBackend):
+    """httpcore2's anyio backend, connecting only to addresses that passed the check (resolved in a thread)."""
+
+    def __init__(self) -> None:
+        from httpcore2._backends.anyio import AnyIOBackend
+
+        self._backend = AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore2.AsyncNetworkStream:
+        try:
+            addresses = await sync_to_async(resolve_public, thread_sensitive=False)(host, port)
+        except OutboundRefused as refusal:
+            # The SDK turns transport errors into failed requests; keep our message on the error it raises.
+            raise httpcore2.ConnectError(refusal.message) from refusal
+        last_error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._backend.connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore2.ConnectError as error:
+                last_error = error
+        raise last_error or httpcore2.ConnectError(f"could not connect to {host}:{port}")
+
+    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore2.AsyncNetworkStream:
+        raise httpcore2.ConnectError("Unix sockets are not reachable through the outbound guard.")
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
+
+
+class _GuardedAsyncTransport(httpx2.AsyncHTTPTransport):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        assert isinstance(self._pool, httpcore2.AsyncConnectionPool)
+        self._pool._network_backend = _GuardedAsyncBackend()
+
+
+async def _refuse_scheme_on_redirect_async(request: httpx2.Request) -> None:
+    if request.url.scheme not in ("http", "https"):
+        raise OutboundRefused(f"Refused a redirect to a {request.url.scheme} URL.")
+
+
+def guarded_async_client_mcp(
+    headers: dict[str, str] | None = None,
+    timeout: httpx2.Timeout | None = None,
+    auth: httpx2.Auth | None = None,
+) -> httpx2.AsyncClient:
+    """An httpx2 client for the MCP SDK's transports (same signature as the SDK's `create_mcp_http_client`), whose
+    every connection passes the SSRF check. The SDK follows redirects itself, and only within the same origin."""
+    return httpx2.AsyncClient(
+        transport=_GuardedAsyncTransport(trust_env=False),
+        headers=headers,
+        timeout=timeout or httpx2.Timeout(30.0, read=300.0),
+        auth=auth,
+        follow_redirects=False,
+        event_hooks={"request": [_refuse_scheme_on_redirect_async]},
+        trust_env=False,
+    )

@@ -25,6 +25,7 @@ class ToolResult:
     structured: dict[str, Any] | None = None
     is_error: bool = False
     images: list[tuple[bytes, str]] = field(default_factory=list)  # (data, MIME type)
+    extra_content: list[dict[str, Any]] = field(default_factory=list)  # other MCP content blocks, passed through
 
 
 BuiltinFunction = Callable[[ToolContext, dict[str, Any]], ToolResult]

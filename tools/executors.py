@@ -1,12 +1,19 @@
-"""Calling a tool: check it is visible, validate the arguments, take the quota, run it, and turn every failure the
-caller can act on into a result with `is_error` (protocol and auth errors stay exceptions for the transport)."""
+"""Calling a tool: check it is visible, validate the arguments, take the quota, run it under its timeout, and turn
+every failure the caller can act on into a result with `is_error` (protocol and auth errors stay exceptions for the
+transport).
+
+The core is async (`tool_call_async`, what the MCP endpoint awaits); sync code (built-ins, HTTP tools, the ORM) runs
+through `sync_to_async`. `tool_call` is the same thing for sync callers (console, REST API, Celery).
+"""
 
 import json
 from typing import Any
 from urllib.parse import quote
 
+import anyio
 import httpx
 import jsonschema
+from asgiref.sync import async_to_sync, sync_to_async
 
 from billing.models import Metric
 from billing.quotas import usage_consume
@@ -16,42 +23,78 @@ from tools.builtins import ToolContext, ToolResult, builtin_get
 from tools.errors import ToolNotFound
 from tools.models import Tool, ToolKind
 from tools.selectors import visible_tool_get
+from tools.upstream import upstream_tool_call
 
 MAX_HTTP_RESPONSE_BYTES = 1024 * 1024
 ERROR_SNIPPET = 300
 
 
-def tool_call(*, workspace_id: Any, name: str, arguments: dict[str, Any], api_key: Any = None) -> ToolResult:
-    """Run a tool for a workspace (and key). Raises ToolNotFound or QuotaExceeded; anything else is a result."""
+def _admit(workspace_id: Any, name: str, api_key: Any) -> Tool:
     tool = visible_tool_get(workspace_id=workspace_id, name=name, api_key=api_key)
     if tool is None:
         raise ToolNotFound(f"No tool named {name!r} is available to this key.")
+    return tool
+
+
+def _consume(workspace_id: Any, tool: Tool) -> None:
+    usage_consume(workspace_id=workspace_id, metric=Metric.API_CALLS)
+    if tool.ai_operation_cost:
+        usage_consume(workspace_id=workspace_id, metric=Metric.AI_OPERATIONS, amount=tool.ai_operation_cost)
+
+
+def arguments_error(tool: Tool, arguments: dict[str, Any]) -> str | None:
     try:
         jsonschema.validate(arguments, tool.input_schema, cls=jsonschema.Draft202012Validator)
     except jsonschema.ValidationError as error:
         where = "/".join(str(part) for part in error.absolute_path) or "the arguments"
-        return ToolResult(text=f"Invalid arguments for {name}: {where}: {error.message}", is_error=True)
-    usage_consume(workspace_id=workspace_id, metric=Metric.API_CALLS)
-    if tool.ai_operation_cost:
-        usage_consume(workspace_id=workspace_id, metric=Metric.AI_OPERATIONS, amount=tool.ai_operation_cost)
+        return f"Invalid arguments for {tool.name}: {where}: {error.message}"
+    return None
+
+
+async def tool_call_async(
+    *, workspace_id: Any, name: str, arguments: dict[str, Any], api_key: Any = None, reuse_connections: bool = False
+) -> ToolResult:
+    """Run a tool for a workspace (and key). Raises ToolNotFound or QuotaExceeded; anything else is a result.
+
+    `reuse_connections` keeps upstream MCP connections open on this event loop (for long-lived servers)."""
+    tool = await sync_to_async(_admit)(workspace_id, name, api_key)
+    problem = arguments_error(tool, arguments)
+    if problem:
+        return ToolResult(text=problem, is_error=True)
+    await sync_to_async(_consume)(workspace_id, tool)
     context = ToolContext(workspace_id=workspace_id, api_key=api_key)
+    return await tool_execute(tool, context, arguments, reuse_connections=reuse_connections)
+
+
+def tool_call(*, workspace_id: Any, name: str, arguments: dict[str, Any], api_key: Any = None) -> ToolResult:
+    """`tool_call_async` for sync callers."""
+    return async_to_sync(tool_call_async)(workspace_id=workspace_id, name=name, arguments=arguments, api_key=api_key)
+
+
+async def tool_execute(
+    tool: Tool, context: ToolContext | None, arguments: dict[str, Any], *, reuse_connections: bool = False
+) -> ToolResult:
+    """Run a tool that was already admitted (or that staff test from the admin), under its timeout."""
     try:
-        return _execute(tool, context, arguments)
+        with anyio.fail_after(tool.timeout_seconds):
+            return await _execute(tool, context, arguments, reuse_connections)
+    except TimeoutError:
+        return ToolResult(text=f"{tool.name} did not finish within {tool.timeout_seconds} s.", is_error=True)
     except ToolportError as error:
         return ToolResult(text=error.message, is_error=True)
 
 
-def _execute(tool: Tool, context: ToolContext, arguments: dict[str, Any]) -> ToolResult:
+async def _execute(tool: Tool, context: ToolContext | None, arguments: dict[str, Any], reuse: bool) -> ToolResult:
     if tool.kind == ToolKind.BUILTIN:
         builtin = builtin_get(tool.builtin_name or tool.name)
-        if builtin is None:
+        if builtin is None or context is None:
             return ToolResult(text=f"The built-in tool {tool.name} is not installed on this server.", is_error=True)
-        return builtin.function(context, arguments)
+        return await sync_to_async(builtin.function)(context, arguments)
     if tool.kind == ToolKind.HTTP:
-        return http_tool_call(tool, arguments)
-    return ToolResult(
-        text=f"{tool.name} comes from an upstream MCP server, which this server cannot call yet.", is_error=True
-    )
+        return await sync_to_async(http_tool_call)(tool, arguments)
+    if tool.upstream is None or not tool.upstream.enabled:
+        return ToolResult(text=f"The upstream server of {tool.name} is disabled.", is_error=True)
+    return await upstream_tool_call(tool, arguments, reuse=reuse)
 
 
 def http_tool_call(tool: Tool, arguments: dict[str, Any]) -> ToolResult:

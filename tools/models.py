@@ -4,8 +4,11 @@ A row with no workspace is global (managed by staff); a row with a workspace is 
 """
 
 import uuid
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from accounts.models import SecurityLevel
 from core.crypto import EncryptedTextField
@@ -42,12 +45,44 @@ class UpstreamServer(TimeStampedModel):
     last_error = models.CharField(max_length=500, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     circuit_opened_at = models.DateTimeField(null=True, blank=True)
+    default_security_level = models.PositiveSmallIntegerField(
+        choices=SecurityLevel.choices,
+        default=SecurityLevel.STANDARD,
+        help_text="The level newly imported tools get; staff can change each tool afterwards.",
+    )
 
     class Meta:
         ordering = ("name",)
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def circuit_state(self) -> str:
+        """closed (calls go through), open (calls refused at once) or half-open (the next call is a trial)."""
+        if self.circuit_opened_at is None:
+            return "closed"
+        reset = timedelta(seconds=settings.UPSTREAM_CIRCUIT_RESET_SECONDS)
+        return "open" if timezone.now() < self.circuit_opened_at + reset else "half-open"
+
+
+class UpstreamResource(TimeStampedModel):
+    """A resource an upstream server lists; read through that server, shown to clients under its own URI."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    upstream = models.ForeignKey(UpstreamServer, on_delete=models.CASCADE, related_name="resources")
+    uri = models.CharField(max_length=2000)
+    name = models.CharField(max_length=200)
+    title = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    mime_type = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ("upstream__name", "uri")
+        constraints = [models.UniqueConstraint(fields=["upstream", "uri"], name="upstream_resource_uri_unique")]
+
+    def __str__(self) -> str:
+        return self.uri
 
 
 class Tool(TimeStampedModel):
@@ -114,6 +149,7 @@ class Prompt(TimeStampedModel):
     upstream = models.ForeignKey(
         UpstreamServer, null=True, blank=True, on_delete=models.CASCADE, related_name="prompts"
     )
+    upstream_prompt_name = models.CharField(max_length=128, blank=True)
 
     class Meta:
         ordering = ("name",)

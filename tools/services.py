@@ -4,16 +4,18 @@ import re
 from typing import Any
 
 import jsonschema
+from asgiref.sync import async_to_sync
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Membership, Role
 from billing.quotas import billing_account_get, effective_plan
 from core.audit import audit_record
-from tools.builtins import builtins
+from tools.builtins import ToolContext, ToolResult, builtins
 from tools.errors import CustomToolsNotAllowed, InvalidPromptArguments, InvalidTool
 from tools.events import registry_changed
-from tools.models import MCP_NAME_PATTERN, Prompt, Tool, ToolKind
+from tools.executors import arguments_error, tool_execute
+from tools.models import MCP_NAME_PATTERN, Prompt, Tool, ToolKind, UpstreamServer
 
 ANNOTATION_HINTS = {"readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"}
 
@@ -77,6 +79,8 @@ def tool_save(*, tool: Tool, actor: Any = None, request: Any = None) -> Tool:
 def custom_tool_save(*, actor: Membership, tool: Tool, request: Any = None) -> Tool:
     """A workspace's own HTTP tool: admins and owners, on plans that allow custom tools, up to the plan's level."""
     actor.require_role(Role.ADMIN, "manage custom tools")
+    if not tool._state.adding and tool.workspace_id != actor.workspace_id:
+        raise InvalidTool("Only this workspace's own tools can be edited here.")
     plan = effective_plan(billing_account_get(workspace_id=actor.workspace_id), timezone.now())
     if not plan.custom_tools_allowed:
         raise CustomToolsNotAllowed(f"The {plan.name} plan does not include custom tools. Upgrade to add your own.")
@@ -160,3 +164,50 @@ def prompt_render(*, prompt: Prompt, arguments: dict[str, Any]) -> list[dict[str
         )
 
     return [{"role": message["role"], "text": fill(message["text"])} for message in prompt.messages]
+
+
+@transaction.atomic
+def upstream_server_save(*, server: UpstreamServer, actor: Any = None, request: Any = None) -> UpstreamServer:
+    """Save an upstream server's settings (staff); the credential is never part of the audit detail."""
+    if not server.url.startswith(("http://", "https://")):
+        raise InvalidTool("An upstream MCP server needs an http:// or https:// URL.", details={"field": "url"})
+    creating = server._state.adding
+    server.save()
+    audit_record(
+        action="upstream.create" if creating else "upstream.update",
+        actor=actor,
+        target=server,
+        request=request,
+        detail={"name": server.name, "url": server.url, "transport": server.transport, "enabled": server.enabled},
+    )
+    for kind in ("tools", "prompts", "resources"):
+        registry_changed(kind, None)
+    return server
+
+
+@transaction.atomic
+def upstream_circuit_reset(*, server: UpstreamServer, actor: Any = None, request: Any = None) -> None:
+    """Close the breaker by hand (staff know the server is back)."""
+    UpstreamServer.objects.filter(pk=server.pk).update(consecutive_failures=0, circuit_opened_at=None, last_error="")
+    audit_record(action="upstream.circuit_reset", actor=actor, target=server, request=request)
+
+
+def tool_test(
+    *, tool: Tool, arguments: dict[str, Any], workspace: Any = None, actor: Any = None, request: Any = None
+) -> ToolResult:
+    """Run a tool for staff from the admin, as `workspace` when given; not metered, but audited."""
+    problem = arguments_error(tool, arguments)
+    if problem:
+        return ToolResult(text=problem, is_error=True)
+    if workspace is None and tool.kind == ToolKind.BUILTIN:
+        return ToolResult(text="A built-in tool runs for a workspace: choose one to test it as.", is_error=True)
+    audit_record(
+        action="tool.test",
+        actor=actor,
+        workspace=workspace,
+        target=tool,
+        request=request,
+        detail={"name": tool.name, "arguments": sorted(arguments)},
+    )
+    context = ToolContext(workspace_id=workspace.pk) if workspace else None
+    return async_to_sync(tool_execute)(tool, context, arguments)

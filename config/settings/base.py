@@ -130,6 +130,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Beat reads this into django-celery-beat's tables at start-up; staff can change intervals in the admin.
 CELERY_BEAT_SCHEDULE = {
     "billing-usage-flush": {"task": "billing.usage_flush", "schedule": 5.0},
+    "tools-upstream-refresh": {"task": "tools.upstream_refresh", "schedule": 60.0},
 }
 
 # --- Files: local disk under var/media by default ------------------------------------------------------------------
@@ -197,6 +198,14 @@ SECRETS_ENCRYPTION_KEYS: list[str] = env.list("SECRETS_ENCRYPTION_KEYS", default
 
 # --- Outbound HTTP (core.outbound): trusted internal hosts the SSRF guard lets through, "host" or "host:port" --------
 OUTBOUND_ALLOWED_HOSTS: list[str] = env.list("OUTBOUND_ALLOWED_HOSTS", default=[])
+
+# --- Upstream MCP servers (tools.upstream) ---------------------------------------------------------------------------
+# The circuit breaker opens after this many consecutive failures and lets one trial call through after the reset time.
+UPSTREAM_CIRCUIT_FAILURES = env.int("UPSTREAM_CIRCUIT_FAILURES", default=5)
+UPSTREAM_CIRCUIT_RESET_SECONDS = env.int("UPSTREAM_CIRCUIT_RESET_SECONDS", default=30)
+UPSTREAM_CONNECT_TIMEOUT_SECONDS = env.float("UPSTREAM_CONNECT_TIMEOUT_SECONDS", default=10.0)
+# Beat refreshes every enabled server's tools, prompts and resources this often.
+UPSTREAM_REFRESH_SECONDS = env.int("UPSTREAM_REFRESH_SECONDS", default=300)
 
 # --- REST API (DRF + drf-spectacular) -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -167,7 +167,8 @@ def test_the_admin_never_shows_credentials_and_explains_invalid_schemas(admin_cl
     tool = _tool("admin_tool", http_credentials="Bearer sk-admin-secret")
     page = admin_client.get(f"/admin/tools/tool/{tool.pk}/change/").content.decode()
     assert "sk-admin-secret" not in page
-    assert "http_credentials" not in page
+    assert 'name="http_credentials"' not in page  # only a write-only "set a new one" field, rendered empty
+    assert 'type="password" name="new_http_credentials"' in page
     response = admin_client.post(
         "/admin/tools/tool/add/",
         {
