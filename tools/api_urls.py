@@ -5,4 +5,10 @@ from tools import api
 urlpatterns = [
     path("workspaces/<str:workspace_id>/tools/", api.ToolListView.as_view(), name="tool-list"),
     path("workspaces/<str:workspace_id>/tools/<str:name>/call/", api.ToolCallView.as_view(), name="tool-call"),
+    path("workspaces/<str:workspace_id>/custom-tools/", api.CustomToolListView.as_view(), name="custom-tool-list"),
+    path(
+        "workspaces/<str:workspace_id>/custom-tools/<str:name>/",
+        api.CustomToolDetailView.as_view(),
+        name="custom-tool-detail",
+    ),
 ]

@@ -42,21 +42,52 @@ class CustomToolForm(forms.Form):
         widget=forms.PasswordInput(render_value=False),
         help_text="Sent as the Authorization header, e.g. “Bearer …”. Stored encrypted; never shown again.",
     )
+    clear_credentials = forms.BooleanField(required=False, label="Remove the stored credential")
     security_level = forms.TypedChoiceField(choices=SecurityLevel.choices, coerce=int, initial=SecurityLevel.STANDARD)
     read_only = forms.BooleanField(required=False, help_text="It changes nothing (read-only keys may call it).")
 
+    def __init__(self, *args, instance: Tool | None = None, **kwargs):
+        self.instance = instance
+        if instance is not None:
+            kwargs.setdefault(
+                "initial",
+                {
+                    "name": instance.name,
+                    "title": instance.title,
+                    "description": instance.description,
+                    "http_method": instance.http_method,
+                    "http_url_template": instance.http_url_template,
+                    "input_schema": json.dumps(instance.input_schema, indent=2),
+                    "http_headers": json.dumps(instance.http_headers or {}, indent=2),
+                    "security_level": instance.security_level,
+                    "read_only": instance.read_only,
+                },
+            )
+        super().__init__(*args, **kwargs)
+        if instance is None:
+            del self.fields["clear_credentials"]
+        elif instance.http_credentials:
+            self.fields[
+                "http_credentials"
+            ].help_text = "A credential is stored (never shown). Type a new one to replace it; leave empty to keep it."
+        else:
+            del self.fields["clear_credentials"]
+
     def tool(self) -> Tool:
+        """The new tool, or the edited one (not saved: the service validates and saves)."""
         data = self.cleaned_data
-        return Tool(
-            kind=ToolKind.HTTP,
-            name=data["name"],
-            title=data["title"],
-            description=data["description"],
-            http_method=data["http_method"],
-            http_url_template=data["http_url_template"],
-            input_schema=data["input_schema"],
-            http_headers=data["http_headers"] or {},
-            http_credentials=data["http_credentials"],
-            security_level=data["security_level"],
-            annotations={"readOnlyHint": data["read_only"]},
-        )
+        tool = self.instance or Tool(kind=ToolKind.HTTP)
+        tool.name = data["name"]
+        tool.title = data["title"]
+        tool.description = data["description"]
+        tool.http_method = data["http_method"]
+        tool.http_url_template = data["http_url_template"]
+        tool.input_schema = data["input_schema"]
+        tool.http_headers = data["http_headers"] or {}
+        if data["http_credentials"]:
+            tool.http_credentials = data["http_credentials"]
+        elif data.get("clear_credentials"):
+            tool.http_credentials = ""
+        tool.security_level = data["security_level"]
+        tool.annotations = {**(tool.annotations or {}), "readOnlyHint": data["read_only"]}
+        return tool

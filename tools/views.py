@@ -61,6 +61,25 @@ def custom_tool_new(request: SignedInRequest, membership: Membership) -> HttpRes
     return render(request, "tools/custom_tool_form.html", {"title": "New HTTP tool", "section": "tools", "form": form})
 
 
+@workspace_page
+def custom_tool_edit(request: SignedInRequest, membership: Membership, name: str) -> HttpResponse:
+    tool = Tool.objects.filter(workspace_id=membership.workspace_id, name=name).first()
+    if tool is None:
+        raise Http404("No such custom tool in this workspace.")
+    form = CustomToolForm(request.POST or None, instance=tool)
+    if request.method == "POST" and form.is_valid():
+        try:
+            tool = services.custom_tool_save(actor=membership, tool=form.tool(), request=request)
+        except ToolportError as error:
+            field = error.details.get("field")
+            form.add_error(field if isinstance(field, str) and field in form.fields else None, error.message)
+        else:
+            messages.success(request, f"Tool {tool.name} saved. MCP clients see the change at once.")
+            return redirect("console:tools", membership.workspace_id)
+    context = {"title": f"Edit {name}", "section": "tools", "form": form, "editing": True}
+    return render(request, "tools/custom_tool_form.html", context)
+
+
 @require_POST
 @workspace_page
 def custom_tool_delete(request: SignedInRequest, membership: Membership, name: str) -> HttpResponse:
