@@ -1,6 +1,6 @@
 """The tools REST API: list what a caller may use, and call a tool (the same path as the console's "try it")."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,8 +12,8 @@ from accounts.permissions import IsSignedInOrKey, is_key
 from core.errors import NotAllowed, NotFound
 from tools import services
 from tools.executors import tool_call
-from tools.models import Tool, ToolKind
-from tools.selectors import visible_tools
+from tools.models import Prompt, Tool, ToolKind
+from tools.selectors import visible_prompts, visible_tools
 
 
 class ToolSerializer(serializers.ModelSerializer):
@@ -171,3 +171,38 @@ class CustomToolDetailView(_CustomToolsView):
         membership = self.member(request, workspace_id)
         services.custom_tool_delete(actor=membership, tool=self.own_tool(membership, name), request=request)
         return Response(status=204)
+
+
+class PromptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Prompt
+        fields = ("name", "title", "description", "arguments")
+
+
+class PromptRenderSerializer(serializers.Serializer):
+    arguments = serializers.DictField(child=serializers.CharField(allow_blank=True), default=dict)
+
+
+class PromptListView(_ToolsView):
+    @extend_schema(summary="The prompts this caller may use", responses=PromptSerializer(many=True))
+    def get(self, request: Request, workspace_id: str) -> Response:
+        workspace, _key = self.caller(request, workspace_id)
+        return Response(PromptSerializer(visible_prompts(workspace_id=workspace), many=True).data)
+
+
+class PromptRenderView(_ToolsView):
+    @extend_schema(
+        summary="Render a prompt with its arguments (MCP prompts/get)",
+        request=PromptRenderSerializer,
+        responses=inline_serializer(
+            "RenderedPrompt", {"description": serializers.CharField(), "messages": serializers.ListField()}
+        ),
+    )
+    def post(self, request: Request, workspace_id: str, name: str) -> Response:
+        workspace, _key = self.caller(request, workspace_id)
+        serializer = PromptRenderSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rendered = services.prompt_get(
+            workspace_id=workspace, name=name, arguments=serializer.validated_data["arguments"]
+        )
+        return Response({"description": rendered.description, "messages": rendered.messages})

@@ -17,3 +17,7 @@ class ToolNotFound(NotFound):
 
 class CustomToolsNotAllowed(NotAllowed):
     code = "custom_tools_not_allowed"
+
+
+class PromptNotFound(NotFound):
+    code = "prompt_not_found"

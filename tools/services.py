@@ -1,10 +1,11 @@
 """Writes on the registry. Every change goes through here: validated, audited, and announced (tools.events)."""
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.db import transaction
 from django.utils import timezone
 
@@ -12,10 +13,12 @@ from accounts.models import Membership, Role
 from billing.quotas import billing_account_get, effective_plan
 from core.audit import audit_record
 from tools.builtins import ToolContext, ToolResult, builtins
-from tools.errors import CustomToolsNotAllowed, InvalidPromptArguments, InvalidTool
+from tools.errors import CustomToolsNotAllowed, InvalidPromptArguments, InvalidTool, PromptNotFound
 from tools.events import registry_changed
 from tools.executors import arguments_error, tool_execute
 from tools.models import MCP_NAME_PATTERN, Prompt, Tool, ToolKind, UpstreamServer
+from tools.selectors import visible_prompts
+from tools.upstream import upstream_prompt_get
 
 ANNOTATION_HINTS = {"readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"}
 
@@ -211,3 +214,40 @@ def tool_test(
     )
     context = ToolContext(workspace_id=workspace.pk) if workspace else None
     return async_to_sync(tool_execute)(tool, context, arguments)
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    description: str
+    messages: list[dict[str, Any]]  # MCP PromptMessage objects: {"role", "content": {"type": "text", "text"}}
+
+
+async def prompt_get_async(
+    *, workspace_id: Any, name: str, arguments: dict[str, str], reuse_connections: bool = False
+) -> RenderedPrompt:
+    """A prompt this workspace can see, rendered: here for our own prompts, by its server for imported ones."""
+    prompt = await sync_to_async(_visible_prompt)(workspace_id, name)
+    if prompt.upstream_id is None:
+        messages = prompt_render(prompt=prompt, arguments=arguments)
+        return RenderedPrompt(
+            description=prompt.description,
+            messages=[
+                {"role": message["role"], "content": {"type": "text", "text": message["text"]}} for message in messages
+            ],
+        )
+    result = await upstream_prompt_get(prompt, arguments, reuse=reuse_connections)
+    return RenderedPrompt(
+        description=result.description or prompt.description,
+        messages=[message.model_dump(by_alias=True, exclude_none=True, mode="json") for message in result.messages],
+    )
+
+
+def prompt_get(*, workspace_id: Any, name: str, arguments: dict[str, str]) -> RenderedPrompt:
+    return async_to_sync(prompt_get_async)(workspace_id=workspace_id, name=name, arguments=arguments)
+
+
+def _visible_prompt(workspace_id: Any, name: str) -> Prompt:
+    prompt = visible_prompts(workspace_id=workspace_id).select_related("upstream").filter(name=name).first()
+    if prompt is None or (prompt.upstream is not None and not prompt.upstream.enabled):
+        raise PromptNotFound(f"No prompt named {name!r} is available to this workspace.")
+    return prompt

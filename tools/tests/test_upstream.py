@@ -211,3 +211,31 @@ def test_the_legacy_sse_transport_is_imported_and_called(settings):
         assert tool_call(workspace_id=workspace.pk, name="fixture__add", arguments={"a": 4, "b": 5}).text == "9"
     finally:
         sse.stop()
+
+
+def test_prompts_are_listed_and_rendered_over_rest_local_and_upstream(upstream):
+    from rest_framework.test import APIClient
+
+    workspace, members = workspace_with(Role.OWNER)
+    upstream_import(server=_server(upstream.url))
+    Prompt.objects.create(
+        name="summarise",
+        description="Summarise a text",
+        arguments=[{"name": "text", "description": "", "required": True}],
+        messages=[{"role": "user", "text": "Summarise: {text}"}],
+    )
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_key(members[0]).secret}")
+    base = f"/api/v1/workspaces/{workspace.pk}/prompts/"
+
+    names = [prompt["name"] for prompt in api.get(base).json()]
+    local = api.post(f"{base}summarise/render/", {"arguments": {"text": "hi"}}, format="json").json()
+    remote = api.post(f"{base}fixture__greet/render/", {"arguments": {"name": "Ada"}}, format="json").json()
+    missing = api.post(f"{base}summarise/render/", {"arguments": {}}, format="json")
+    unknown = api.post(f"{base}nope/render/", {}, format="json")
+
+    assert names == ["fixture__greet", "summarise"]
+    assert local["messages"] == [{"role": "user", "content": {"type": "text", "text": "Summarise: hi"}}]
+    assert remote["messages"][0]["content"]["text"] == "Please greet Ada warmly."
+    assert (missing.status_code, missing.json()["code"]) == (400, "invalid_prompt_arguments")
+    assert unknown.status_code == 404
