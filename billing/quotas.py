@@ -79,6 +79,9 @@ class QuotaPolicy:
     period_start: datetime
     period_end: datetime
     fetched_at: float
+    # Limits of the MCP endpoint (None: unlimited): requests per minute per key, open sessions per key.
+    requests_per_minute_per_key: int | None = None
+    max_concurrent_sessions: int | None = None
 
     def limit(self, metric: str) -> int | None:
         return self.limits[metric]
@@ -164,6 +167,8 @@ def quota_policy(*, workspace_id: UUID) -> QuotaPolicy:
         period_start=start,
         period_end=end,
         fetched_at=now_monotonic,
+        requests_per_minute_per_key=plan.requests_per_minute_per_key,
+        max_concurrent_sessions=plan.max_concurrent_sessions,
     )
     with _policies_lock:
         _policies[workspace_id] = policy

@@ -10,6 +10,7 @@ from billing import urls as billing_urls
 from billing import views as billing_views
 from core import views as core_views
 from tools import urls as tool_urls
+from tools.mcp_server import views as mcp_views
 
 api_v1 = [
     path("", include("accounts.api_urls")),
@@ -27,6 +28,11 @@ console = [
 
 urlpatterns = [
     path("", core_views.landing, name="landing"),
+    path(
+        ".well-known/oauth-protected-resource/mcp",
+        mcp_views.protected_resource_metadata,
+        name="mcp-resource-metadata",
+    ),
     path("accounts/", include("allauth.urls")),
     path("console/", include((console, "console"))),
     path("pricing/", billing_views.pricing, name="pricing"),

@@ -11,6 +11,11 @@ class ToolsConfig(AppConfig):
 
         section_register(Section("tools", "Tools", "console:tools", 30))
 
+        from tools.events import registry_changed_subscribe
+        from tools.mcp_server.notifications import list_changed_announce
+
+        registry_changed_subscribe(list_changed_announce)
+
         post_migrate.connect(_sync_builtins, sender=self, dispatch_uid="tools.sync_builtins")
 
 

@@ -1,9 +1,9 @@
 """Built-in tools: Python functions registered with `@builtin_tool`, mirrored as global Tool rows so staff can
 disable them or change their security level like any other tool."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from accounts.models import SecurityLevel
@@ -15,6 +15,9 @@ class ToolContext:
 
     workspace_id: UUID
     api_key: Any = None
+    # Over MCP: the request's back channel (progress, log messages, sampling, elicitation); see
+    # tools.mcp_server.server.McpRequest. None in the console, the REST API and Celery.
+    mcp: Any = None
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,8 @@ class ToolResult:
     extra_content: list[dict[str, Any]] = field(default_factory=list)  # other MCP content blocks, passed through
 
 
-BuiltinFunction = Callable[[ToolContext, dict[str, Any]], ToolResult]
+# Sync functions run in a thread (they may use the ORM); async ones are awaited on the event loop.
+BuiltinFunction = Callable[[ToolContext, dict[str, Any]], ToolResult | Awaitable[ToolResult]]
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class BuiltinTool:
     output_schema: dict[str, Any] | None = None
 
 
+F = TypeVar("F", bound=BuiltinFunction)
+
 _builtins: dict[str, BuiltinTool] = {}
 
 
@@ -55,10 +61,10 @@ def builtin_tool(
     output_schema: dict[str, Any] | None = None,
     security_level: int = SecurityLevel.PUBLIC,
     read_only: bool = True,
-) -> Callable[[BuiltinFunction], BuiltinFunction]:
+) -> Callable[[F], F]:
     """Register a function as a built-in tool (apps call this at import time, e.g. rag for its search tools)."""
 
-    def register(function: BuiltinFunction) -> BuiltinFunction:
+    def register(function: F) -> F:
         _builtins[name] = BuiltinTool(
             name=name,
             title=title,

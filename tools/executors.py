@@ -6,6 +6,7 @@ The core is async (`tool_call_async`, what the MCP endpoint awaits); sync code (
 through `sync_to_async`. `tool_call` is the same thing for sync callers (console, REST API, Celery).
 """
 
+import inspect
 import json
 from typing import Any
 from urllib.parse import quote
@@ -52,17 +53,24 @@ def arguments_error(tool: Tool, arguments: dict[str, Any]) -> str | None:
 
 
 async def tool_call_async(
-    *, workspace_id: Any, name: str, arguments: dict[str, Any], api_key: Any = None, reuse_connections: bool = False
+    *,
+    workspace_id: Any,
+    name: str,
+    arguments: dict[str, Any],
+    api_key: Any = None,
+    reuse_connections: bool = False,
+    mcp: Any = None,
 ) -> ToolResult:
     """Run a tool for a workspace (and key). Raises ToolNotFound or QuotaExceeded; anything else is a result.
 
-    `reuse_connections` keeps upstream MCP connections open on this event loop (for long-lived servers)."""
+    `reuse_connections` keeps upstream MCP connections open on this event loop (for long-lived servers); `mcp` is
+    the MCP request's back channel, for tools that report progress or ask the client something."""
     tool = await sync_to_async(_admit)(workspace_id, name, api_key)
     problem = arguments_error(tool, arguments)
     if problem:
         return ToolResult(text=problem, is_error=True)
     await sync_to_async(_consume)(workspace_id, tool)
-    context = ToolContext(workspace_id=workspace_id, api_key=api_key)
+    context = ToolContext(workspace_id=workspace_id, api_key=api_key, mcp=mcp)
     return await tool_execute(tool, context, arguments, reuse_connections=reuse_connections)
 
 
@@ -89,7 +97,9 @@ async def _execute(tool: Tool, context: ToolContext | None, arguments: dict[str,
         builtin = builtin_get(tool.builtin_name or tool.name)
         if builtin is None or context is None:
             return ToolResult(text=f"The built-in tool {tool.name} is not installed on this server.", is_error=True)
-        return await sync_to_async(builtin.function)(context, arguments)
+        if inspect.iscoroutinefunction(builtin.function):
+            return await builtin.function(context, arguments)
+        return await sync_to_async(builtin.function)(context, arguments)  # type: ignore[return-value]
     if tool.kind == ToolKind.HTTP:
         return await sync_to_async(http_tool_call)(tool, arguments)
     if tool.upstream is None or not tool.upstream.enabled:

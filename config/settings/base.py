@@ -199,6 +199,18 @@ SECRETS_ENCRYPTION_KEYS: list[str] = env.list("SECRETS_ENCRYPTION_KEYS", default
 # --- Outbound HTTP (core.outbound): trusted internal hosts the SSRF guard lets through, "host" or "host:port" --------
 OUTBOUND_ALLOWED_HOSTS: list[str] = env.list("OUTBOUND_ALLOWED_HOSTS", default=[])
 
+# --- MCP endpoint (tools.mcp_server) ---------------------------------------------------------------------------------
+MCP_MAX_BODY_BYTES = env.int("MCP_MAX_BODY_BYTES", default=1024 * 1024)
+MCP_SESSION_IDLE_SECONDS = env.int("MCP_SESSION_IDLE_SECONDS", default=30 * 60)
+MCP_KEEPALIVE_SECONDS = env.float("MCP_KEEPALIVE_SECONDS", default=30.0)
+MCP_REQUEST_MAX_SECONDS = env.int("MCP_REQUEST_MAX_SECONDS", default=60 * 60)
+MCP_PAGE_SIZE = env.int("MCP_PAGE_SIZE", default=100)
+MCP_REDIS_PREFIX = env.str("MCP_REDIS_PREFIX", default="toolport:mcp")
+# Browser origins allowed to call /mcp besides the server's own (e.g. "https://inspector.example.com").
+MCP_ALLOWED_ORIGINS: list[str] = env.list("MCP_ALLOWED_ORIGINS", default=[])
+# Conformance test mode only: requests without a key are served as this fixture workspace. Never set in production.
+MCP_CONFORMANCE_WORKSPACE = ""
+
 # --- Upstream MCP servers (tools.upstream) ---------------------------------------------------------------------------
 # The circuit breaker opens after this many consecutive failures and lets one trial call through after the reset time.
 UPSTREAM_CIRCUIT_FAILURES = env.int("UPSTREAM_CIRCUIT_FAILURES", default=5)

@@ -23,3 +23,4 @@ WHITENOISE_AUTOREFRESH = True
 # in a shared Redis (see conftest.py).
 CACHES["default"]["KEY_PREFIX"] = "toolport-test"  # noqa: F405
 QUOTA_REDIS_PREFIX = "toolport-test:quota"
+MCP_REDIS_PREFIX = "toolport-test:mcp"

@@ -1,16 +1,18 @@
-"""Paths the MCP transports own, mounted in config/asgi.py ahead of Django. Every one needs an API key."""
+"""Paths the MCP transports own, mounted in config/asgi.py ahead of Django. Each transport checks the origin and
+the API key itself (so it can answer as its protocol says: 401 with the RFC 9728 challenge, or a WebSocket close)."""
 
 from django.urls import re_path
 
-from accounts.authentication import ApiKeyMiddleware
-from tools.mcp_server.consumers import ReservedHttpEndpoint, ReservedWebSocketEndpoint
+from tools.mcp_server.legacy_sse import messages_app, sse_app
+from tools.mcp_server.streamable import streamable_http_app
+from tools.mcp_server.websocket import websocket_app
 
 http_routes = [
-    re_path(r"^mcp/?$", ApiKeyMiddleware(ReservedHttpEndpoint.as_asgi(transport="Streamable HTTP"))),
-    re_path(r"^sse/?$", ApiKeyMiddleware(ReservedHttpEndpoint.as_asgi(transport="HTTP+SSE (legacy)"))),
-    re_path(r"^messages/?$", ApiKeyMiddleware(ReservedHttpEndpoint.as_asgi(transport="HTTP+SSE (legacy)"))),
+    re_path(r"^mcp/?$", streamable_http_app),
+    re_path(r"^sse/?$", sse_app),
+    re_path(r"^messages/?$", messages_app),
 ]
 
 websocket_routes = [
-    re_path(r"^mcp/ws/?$", ApiKeyMiddleware(ReservedWebSocketEndpoint.as_asgi())),
+    re_path(r"^mcp/ws/?$", websocket_app),
 ]

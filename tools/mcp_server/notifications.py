@@ -1,0 +1,36 @@
+"""Registry changes reach every live MCP session they concern, on every replica, through the channel layer."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from tools.mcp_server.streams import RESOURCE_UPDATED_EVENT
+from tools.mcp_server.transport import ALL_GROUP, NOTIFY_EVENT, workspace_group
+
+METHODS = {
+    "tools": "notifications/tools/list_changed",
+    "prompts": "notifications/prompts/list_changed",
+    "resources": "notifications/resources/list_changed",
+}
+
+
+def list_changed_announce(kind: str, workspace_id: UUID | None) -> None:
+    """tools.events listener: a global change goes to every session, a workspace's change to that workspace's."""
+    layer = get_channel_layer()
+    method = METHODS.get(kind)
+    if layer is None or method is None:
+        return
+    group = ALL_GROUP if workspace_id is None else workspace_group(workspace_id)
+    async_to_sync(layer.group_send)(group, {"type": NOTIFY_EVENT, "message": {"jsonrpc": "2.0", "method": method}})
+
+
+def resource_updated_announce(uri: str, workspace_id: UUID | None) -> None:
+    """For providers whose resources change: sessions subscribed to `uri` get notifications/resources/updated."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    group = ALL_GROUP if workspace_id is None else workspace_group(workspace_id)
+    async_to_sync(layer.group_send)(group, {"type": RESOURCE_UPDATED_EVENT, "uri": uri})
