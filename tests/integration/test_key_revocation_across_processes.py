@@ -53,7 +53,9 @@ def test_a_revoked_key_is_refused_by_another_process_within_a_second(second_serv
     issued = issue_key(owner)
     headers = {"Authorization": f"Bearer {issued.secret}"}
     assert httpx.get(f"{second_server}/api/v1/whoami", headers=headers).status_code == 200  # cached over there now
-    assert httpx.post(f"{second_server}/mcp", headers=headers).status_code == 501  # the ASGI path agrees
+    mcp_headers = {**headers, "Accept": "application/json, text/event-stream"}
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    assert httpx.post(f"{second_server}/mcp", headers=mcp_headers, json=ping).status_code == 400  # past the key check
 
     api_keys.api_key_revoke(actor=owner, key=issued.key)  # autocommit here: the cache entry goes at once
     revoked_at = time.monotonic()
@@ -64,4 +66,4 @@ def test_a_revoked_key_is_refused_by_another_process_within_a_second(second_serv
         if status == 401:
             break
     assert status == 401
-    assert httpx.post(f"{second_server}/mcp", headers=headers).status_code == 401
+    assert httpx.post(f"{second_server}/mcp", headers=mcp_headers, json=ping).status_code == 401

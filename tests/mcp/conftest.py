@@ -1,0 +1,139 @@
+"""The MCP endpoint as clients meet it: daphne in its own process (on the test database and the suite's Redis),
+spoken to with the official SDK clients."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+import httpx2
+import mcp_types as types
+import pytest
+from django.db import connection
+from mcp.shared.message import SessionMessage
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
+
+from accounts.models import Role
+from accounts.tests.factories import issue_key, workspace_with
+from billing.models import Plan, Tier
+from billing.quotas import billing_account_get
+from core.database import database_url
+from core.embedded.paths import BASE_DIR
+from tests.integration.conftest import free_port
+
+
+@dataclass
+class Daphne:
+    port: int
+    process: subprocess.Popen
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/mcp"
+
+    def stop(self, timeout: float = 15) -> float:
+        """SIGTERM; the seconds it took to exit."""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=timeout)
+        return time.monotonic() - started
+
+
+def daphne_start(**environment: str) -> Daphne:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        cwd=BASE_DIR,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": database_url(connection),
+            **environment,
+        },
+        stdout=subprocess.DEVNULL,
+    )
+    server = Daphne(port, process)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{server.base}/healthz", timeout=1)
+            return server
+        except httpx.TransportError:
+            if process.poll() is not None:
+                raise RuntimeError("daphne exited while starting") from None
+            time.sleep(0.1)
+    raise RuntimeError("daphne did not start")
+
+
+@pytest.fixture(scope="module")
+def daphne(django_db_setup, django_db_blocker) -> Iterator[Daphne]:
+    with django_db_blocker.unblock():
+        server = daphne_start()
+    yield server
+    if server.process.poll() is None:
+        server.stop()
+
+
+@dataclass
+class Tenant:
+    workspace_id: str
+    key: str
+    other_key: str
+    owner: object
+
+
+def tenant_make(tier: str = Tier.FREE, **plan_limits: object) -> Tenant:
+    """A workspace on `tier` (with these plan limits changed) and two keys of its owner."""
+    workspace, (owner,) = workspace_with(Role.OWNER)
+    account = billing_account_get(workspace_id=workspace.pk)
+    account.plan = Plan.objects.get(tier=tier)
+    account.save()
+    if plan_limits:
+        Plan.objects.filter(tier=tier).update(**plan_limits)
+    return Tenant(str(workspace.pk), issue_key(owner).secret, issue_key(owner).secret, owner)
+
+
+def http_client(key: str | None, **headers: str) -> httpx2.AsyncClient:
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60))
+
+
+@asynccontextmanager
+async def websocket_transport(url: str, key: str) -> AsyncIterator[tuple[Any, Any]]:
+    """A WebSocket transport for the SDK's `Client`: one JSON-RPC message per text frame, subprotocol `mcp`."""
+    read_writer, read_stream = anyio.create_memory_object_stream[SessionMessage | Exception](32)
+    write_stream, write_reader = anyio.create_memory_object_stream[SessionMessage](32)
+    async with connect(
+        url, subprotocols=[Subprotocol("mcp")], additional_headers={"Authorization": f"Bearer {key}"}
+    ) as socket:
+
+        async def reader() -> None:
+            async for frame in socket:
+                message = types.jsonrpc_message_adapter.validate_python(json.loads(frame), by_name=False)
+                await read_writer.send(SessionMessage(message))
+
+        async def writer() -> None:
+            async for item in write_reader:
+                await socket.send(item.message.model_dump_json(by_alias=True, exclude_unset=True))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(reader)
+            group.start_soon(writer)
+            try:
+                yield read_stream, write_stream
+            finally:
+                group.cancel_scope.cancel()

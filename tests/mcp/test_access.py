@@ -1,0 +1,150 @@
+"""What the endpoint refuses, and how: sessions bound to their key, DNS-rebinding guard, body limit, the plan's rate
+and session limits, quota exhaustion mid-session, unknown tools; and registry changes pushed to live sessions."""
+
+from typing import Any
+
+import anyio
+import httpx
+import mcp_types as types
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from billing.models import Tier
+from tests.mcp.conftest import http_client, tenant_make
+from tools import services
+from tools.models import Tool, ToolKind
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+ACCEPT = "application/json, text/event-stream"
+INITIALIZE: dict[str, Any] = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}},
+}
+
+
+def _post(daphne, key: str | None, body: object, **headers: str) -> httpx.Response:
+    headers = {"Accept": ACCEPT, **headers}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return httpx.post(daphne.url, json=body, headers=headers, timeout=30)
+
+
+def _initialize(daphne, key: str) -> str:
+    response = _post(daphne, key, INITIALIZE)
+    assert response.status_code == 200, response.text
+    return response.headers["Mcp-Session-Id"]
+
+
+def test_a_session_belongs_to_the_key_that_opened_it(daphne):
+    tenant = tenant_make()
+    session = _initialize(daphne, tenant.key)
+    ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+
+    assert _post(daphne, tenant.key, ping, **{"Mcp-Session-Id": session}).json()["result"] == {}
+    stolen = _post(daphne, tenant.other_key, ping, **{"Mcp-Session-Id": session})
+    assert stolen.status_code == 404
+    assert _post(daphne, tenant.key, ping).status_code == 400  # no session id at all
+
+    closed = httpx.delete(daphne.url, headers={"Authorization": f"Bearer {tenant.key}", "Mcp-Session-Id": session})
+    assert closed.status_code == 200
+    assert _post(daphne, tenant.key, ping, **{"Mcp-Session-Id": session}).status_code == 404
+
+
+def test_foreign_hosts_and_origins_are_refused(daphne):
+    tenant = tenant_make()
+    assert _post(daphne, tenant.key, INITIALIZE, Host="evil.example.com").status_code == 403
+    assert _post(daphne, tenant.key, INITIALIZE, Origin="http://evil.example.com").status_code == 403
+    assert _post(daphne, tenant.key, INITIALIZE, Origin=f"http://127.0.0.1:{daphne.port}").status_code == 200
+
+
+def test_a_body_over_one_mebibyte_is_refused_with_413(daphne):
+    tenant = tenant_make()
+    huge = {**INITIALIZE, "params": {**INITIALIZE["params"], "padding": "x" * (1024 * 1024 + 1)}}
+    assert _post(daphne, tenant.key, huge).status_code == 413
+
+
+def test_the_plans_rate_per_key_is_enforced_with_retry_after(daphne):
+    tenant = tenant_make(Tier.FREE, requests_per_minute_per_key=3)
+    statuses = [_post(daphne, tenant.key, INITIALIZE).status_code for _ in range(3)]
+    refused = _post(daphne, tenant.key, INITIALIZE)
+    if statuses != [200, 200, 200]:  # the minute turned over between requests: try once more
+        statuses = [_post(daphne, tenant.key, INITIALIZE).status_code for _ in range(3)]
+        refused = _post(daphne, tenant.key, INITIALIZE)
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert "requests this minute" in refused.json()["message"]
+
+
+def test_the_plans_open_sessions_per_key_are_enforced(daphne):
+    tenant = tenant_make(Tier.FREE, max_concurrent_sessions=1)
+    first = _initialize(daphne, tenant.key)
+    second = _post(daphne, tenant.key, INITIALIZE)
+    assert second.status_code == 429
+    assert "open MCP sessions" in second.json()["message"]
+    httpx.delete(daphne.url, headers={"Authorization": f"Bearer {tenant.key}", "Mcp-Session-Id": first})
+    assert _post(daphne, tenant.key, INITIALIZE).status_code == 200
+
+
+def test_a_quota_spent_mid_session_is_an_error_naming_limit_reset_and_upgrade(daphne):
+    tenant = tenant_make(Tier.FREE, api_calls_per_month=1)
+
+    async def session():
+        async with Client(
+            streamable_http_client(daphne.url, http_client=http_client(tenant.key)), mode="legacy", cache=None
+        ) as client:
+            first = await client.call_tool("whoami", {})
+            with pytest.raises(MCPError) as refused:
+                await client.call_tool("whoami", {})
+            with pytest.raises(MCPError) as unknown:
+                await client.call_tool("no_such_tool", {})
+            return first, refused.value.error, unknown.value.error
+
+    first, refused, unknown = anyio.run(session)
+    assert not first.is_error
+    assert refused.code == -32029
+    assert "1 of its 1 API calls" in refused.message
+    assert "resets on" in refused.message
+    assert f"/console/w/{tenant.workspace_id}/billing/" in refused.message
+    assert refused.data["metric"] == "api_calls"
+    assert unknown.code == types.INVALID_PARAMS
+    assert "no_such_tool" in unknown.message
+
+
+def test_a_registry_change_reaches_live_sessions_as_list_changed(daphne):
+    tenant = tenant_make()
+    received: list[object] = []
+
+    async def handler(message) -> None:
+        if isinstance(message, types.ServerNotification):
+            received.append(message)
+
+    def add_tool() -> None:
+        services.tool_save(
+            tool=Tool(
+                name="fresh_tool",
+                kind=ToolKind.HTTP,
+                description="Just added",
+                input_schema={"type": "object"},
+                http_url_template="https://api.example.com/fresh",
+                security_level=1,
+            )
+        )
+
+    async def session():
+        transport = streamable_http_client(daphne.url, http_client=http_client(tenant.key))
+        async with Client(transport, mode="legacy", cache=None, message_handler=handler) as client:
+            await anyio.sleep(0.5)  # the client opens its notification stream (GET) after initialize
+            await anyio.to_thread.run_sync(add_tool)
+            with anyio.fail_after(10):
+                while not received:
+                    await anyio.sleep(0.05)
+            return [tool.name for tool in (await client.list_tools()).tools]
+
+    names = anyio.run(session)
+    assert isinstance(received[0], types.ToolListChangedNotification)
+    assert "fresh_tool" in names
