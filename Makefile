@@ -9,7 +9,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # The browser tests drive this Chromium (Debian's package by default; any Chromium or Chrome binary works).
 export TOOLPORT_CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help setup browser run test bench lint format typecheck manage clean
+.PHONY: help setup browser conformance run test bench lint format typecheck manage clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -17,7 +17,7 @@ help: ## List the targets
 run: setup ## Set up and run Toolport (database, web, worker, beat) at http://localhost:8000
 	$(BIN)/python manage.py runstack
 
-test: setup browser ## Set up and run the whole suite: ruff, mypy, then pytest (pass ARGS="-k name" to narrow it)
+test: setup browser conformance ## Set up and run the whole suite: ruff, mypy, then pytest (pass ARGS="-k name" to narrow it)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
@@ -39,6 +39,20 @@ browser: ## Install Chromium for the browser tests if it is missing (Debian/Ubun
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null || { \
 	    echo "Could not install Chromium: run 'sudo apt-get install chromium', or set TOOLPORT_CHROMIUM." >&2; exit 1; }; \
 	fi
+
+conformance: tests/conformance/node_modules/.installed ## Install the official MCP conformance suite (npm; Node 22 comes with it)
+
+tests/conformance/node_modules/.installed: tests/conformance/package.json tests/conformance/package-lock.json
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  if ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "The MCP conformance test needs npm: install Node.js (any version; the suite brings Node 22)." >&2; exit 1; \
+	  fi; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	  echo "Installing npm for the MCP conformance suite (Debian package 'npm')..."; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq npm >/dev/null; \
+	fi
+	npm ci --prefix tests/conformance --no-audit --no-fund --loglevel=error
+	@touch $@
 
 lint: setup ## Fix what ruff can fix and format the code
 	$(BIN)/ruff check --fix .

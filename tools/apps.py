@@ -16,6 +16,11 @@ class ToolsConfig(AppConfig):
 
         registry_changed_subscribe(list_changed_announce)
 
+        from django.conf import settings
+
+        if settings.MCP_CONFORMANCE_WORKSPACE:  # only config.settings.conformance sets it
+            from tools.mcp_server import conformance  # noqa: F401 - registers the conformance fixture
+
         post_migrate.connect(_sync_builtins, sender=self, dispatch_uid="tools.sync_builtins")
 
 

@@ -150,9 +150,12 @@ def builtin_tools_sync() -> int:
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def prompt_render(*, prompt: Prompt, arguments: dict[str, Any]) -> list[dict[str, str]]:
+def prompt_render(*, prompt: Prompt, arguments: dict[str, Any]) -> list[dict[str, Any]]:
     """The prompt's messages with `{argument}` placeholders filled in. Only declared arguments are substituted, as
-    plain text: no attribute access, format specs or template code, whatever the values contain."""
+    plain text: no attribute access, format specs or template code, whatever the values contain.
+
+    A message is `{"role", "text"}`, or `{"role", "content"}` with an MCP content block (image, embedded resource…)
+    whose string fields take placeholders the same way. Returns `{"role", "text"}` or `{"role", "content"}` items."""
     declared = {argument["name"]: argument for argument in prompt.arguments}
     missing = [name for name, argument in declared.items() if argument.get("required") and not arguments.get(name)]
     if missing:
@@ -166,7 +169,22 @@ def prompt_render(*, prompt: Prompt, arguments: dict[str, Any]) -> list[dict[str
             lambda match: str(arguments.get(match.group(1), "")) if match.group(1) in declared else match.group(0), text
         )
 
-    return [{"role": message["role"], "text": fill(message["text"])} for message in prompt.messages]
+    def fill_all(value: Any) -> Any:
+        if isinstance(value, str):
+            return fill(value)
+        if isinstance(value, dict):
+            return {key: fill_all(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [fill_all(item) for item in value]
+        return value
+
+    rendered: list[dict[str, Any]] = []
+    for message in prompt.messages:
+        if "content" in message:
+            rendered.append({"role": message["role"], "content": fill_all(message["content"])})
+        else:
+            rendered.append({"role": message["role"], "text": fill(message["text"])})
+    return rendered
 
 
 @transaction.atomic
@@ -232,7 +250,11 @@ async def prompt_get_async(
         return RenderedPrompt(
             description=prompt.description,
             messages=[
-                {"role": message["role"], "content": {"type": "text", "text": message["text"]}} for message in messages
+                {
+                    "role": message["role"],
+                    "content": message.get("content") or {"type": "text", "text": message["text"]},
+                }
+                for message in messages
             ],
         )
     result = await upstream_prompt_get(prompt, arguments, reuse=reuse_connections)

@@ -60,6 +60,9 @@ class Exchange:
     can_send_request: bool = True
     headers: Mapping[str, str] | None = None
     reply_address: str | None = None
+    # For `initialize`: called with the negotiated peer before the response goes out, so the session is stored
+    # by the time the client can send its next message.
+    on_initialized: Callable[[Peer], Awaitable[None]] | None = None
 
     @property
     def request_id(self) -> types.RequestId | None:
@@ -115,21 +118,31 @@ async def exchange_run(
             SessionMessage(exchange.message, metadata=ServerMessageMetadata(on_request_unanswered=on_unanswered))
         )
         group.start_soon(_wait_then_cancel, unanswered, group.cancel_scope)
+        negotiated: Peer | None = None
         async for outgoing in write_reader:
-            await exchange.emit(outgoing.message)
-            if isinstance(outgoing.message, types.JSONRPCResponse | types.JSONRPCError) and (
+            final = isinstance(outgoing.message, types.JSONRPCResponse | types.JSONRPCError) and (
                 outgoing.message.id == awaited
-            ):
+            )
+            if final and peer is None:
+                negotiated = _negotiated(connection)
+                if negotiated is not None and exchange.on_initialized is not None:
+                    await exchange.on_initialized(negotiated)
+            await exchange.emit(outgoing.message)
+            if final:
                 break
         group.cancel_scope.cancel()
-    if peer is None and connection.client_params is not None:
-        params = connection.client_params
-        return Peer(
-            protocol_version=connection.protocol_version,
-            client_info=params.client_info.model_dump(by_alias=True, exclude_none=True, mode="json"),
-            client_capabilities=params.capabilities.model_dump(by_alias=True, exclude_none=True, mode="json"),
-        )
-    return None
+    return negotiated
+
+
+def _negotiated(connection: Connection) -> Peer | None:
+    params = connection.client_params
+    if params is None:
+        return None
+    return Peer(
+        protocol_version=connection.protocol_version,
+        client_info=params.client_info.model_dump(by_alias=True, exclude_none=True, mode="json"),
+        client_capabilities=params.capabilities.model_dump(by_alias=True, exclude_none=True, mode="json"),
+    )
 
 
 class _AddressedDispatcher(JSONRPCDispatcher[TransportContext]):

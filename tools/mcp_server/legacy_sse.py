@@ -127,16 +127,18 @@ async def _serve(caller: Caller, record: sessions.SessionRecord, message: types.
     if address:
         await inflight_register(record.id, message.id, address)
     pump = asyncio.create_task(inbox.pump())
+
+    async def initialized(negotiated: Peer) -> None:
+        await sessions.session_update(record.id, peer=negotiated)
+
     try:
-        negotiated = await exchange_run(
+        await exchange_run(
             state.server,
             state.lifespan_state,
-            Exchange(message, emit, transport="sse", reply_address=address),
+            Exchange(message, emit, transport="sse", reply_address=address, on_initialized=initialized),
             peer=peer,
             inbox=inbox.receive_stream,
         )
-        if negotiated is not None:
-            await sessions.session_update(record.id, peer=negotiated)
     finally:
         pump.cancel()
         if address:

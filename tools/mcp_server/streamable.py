@@ -179,16 +179,20 @@ async def _initialize(auth: Any, message: types.JSONRPCRequest, send: Send) -> N
     async def emit(outgoing: types.JSONRPCMessage) -> None:
         answers.append(outgoing)
 
+    async def initialized(peer: Peer) -> None:
+        await sessions.session_update(record.id, peer=peer)
+
     token = caller_set(caller)
     try:
-        peer = await exchange_run(state.server, state.lifespan_state, Exchange(message, emit), peer=None)
+        peer = await exchange_run(
+            state.server, state.lifespan_state, Exchange(message, emit, on_initialized=initialized), peer=None
+        )
     finally:
         caller_reset(token)
     if peer is None:
         await sessions.session_delete(record)
         await respond(send, 200, message_bytes(answers[-1]))
         return
-    await sessions.session_update(record.id, peer=peer)
     await respond(send, 200, message_bytes(answers[-1]), headers={"Mcp-Session-Id": record.id})
 
 

@@ -136,7 +136,10 @@ class _Connection:
             return
         token = caller_set(self.caller)
         try:
-            group.start_soon(self._serve, message)
+            if message.method == "initialize":
+                await self._serve(message)  # inline: the next frame is read once the session knows its peer
+            else:
+                group.start_soon(self._serve, message)
         finally:
             caller_reset(token)
 
@@ -149,21 +152,28 @@ class _Connection:
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(inbox.pump)
-                negotiated = await exchange_run(
+                await exchange_run(
                     state.server,
                     state.lifespan_state,
-                    Exchange(message, self.write, transport="websocket", reply_address=address),
+                    Exchange(
+                        message,
+                        self.write,
+                        transport="websocket",
+                        reply_address=address,
+                        on_initialized=self._initialized,
+                    ),
                     peer=self.peer,
                     inbox=inbox.receive_stream,
                 )
                 group.cancel_scope.cancel()
-            if negotiated is not None:
-                self.peer = negotiated
-                await sessions.session_update(self.record.id, peer=negotiated)
         finally:
             if address:
                 with anyio.CancelScope(shield=True):
                     await inflight_forget(self.record.id, message.id)
+
+    async def _initialized(self, negotiated: Peer) -> None:
+        self.peer = negotiated
+        await sessions.session_update(self.record.id, peer=negotiated)
 
     async def _notifications(self, layer: Any, channel: str) -> None:
         while True:
