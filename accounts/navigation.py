@@ -64,3 +64,17 @@ def banner_register(banner: Callable[[Any], str | None]) -> None:
 
 def banners(membership: Any) -> list[str]:
     return [notice for banner in _banners if (notice := banner(membership))]
+
+
+# Panels on the API keys page (the MCP endpoint's client configurations), registered by the apps that own them.
+# panel(request, workspace_id, keys, secret) -> HTML; `secret` is the full key on the page that shows a new key.
+KeyPanel = Callable[[Any, Any, Any, str | None], str]
+_key_panels: list[KeyPanel] = []
+
+
+def key_panel_register(panel: KeyPanel) -> None:
+    _key_panels.append(panel)
+
+
+def key_panels(request: Any, workspace_id: Any, keys: Any, secret: str | None = None) -> list[str]:
+    return [panel(request, workspace_id, keys, secret) for panel in _key_panels]

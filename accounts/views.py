@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from accounts import api_keys, selectors, services
+from accounts import api_keys, navigation, selectors, services
 from accounts.errors import WorkspaceNotFound
 from accounts.forms import (
     ApiKeyForm,
@@ -265,15 +265,17 @@ def _key_page(request: SignedInRequest, membership: Membership, form: ApiKeyForm
         "keys": selectors.api_key_list(workspace=membership.workspace),
         "can_manage": membership.role_rank >= Role.ADMIN.rank,
     }
+    context["panels"] = navigation.key_panels(request, membership.workspace_id, context["keys"])
     return render(request, "accounts/api_keys.html", context, status=status)
 
 
 def _key_created(request: SignedInRequest, issued: api_keys.IssuedKey, heading: str) -> HttpResponse:
     """The one page that ever shows a full key: rendered in the POST's response and never cached or stored."""
+    panels = navigation.key_panels(request, issued.key.workspace_id, [issued.key], issued.secret)
     response = render(
         request,
         "accounts/api_key_created.html",
-        {"title": "API keys", "section": "api-keys", "issued": issued, "heading": heading},
+        {"title": "API keys", "section": "api-keys", "issued": issued, "heading": heading, "panels": panels},
     )
     response["Cache-Control"] = "no-store"
     return response

@@ -16,6 +16,11 @@ class ToolsConfig(AppConfig):
 
         registry_changed_subscribe(list_changed_announce)
 
+        from accounts.navigation import key_panel_register
+        from tools.mcp_server.clients import key_page_panel
+
+        key_panel_register(key_page_panel)
+
         from django.conf import settings
 
         if settings.MCP_CONFORMANCE_WORKSPACE:  # only config.settings.conformance sets it

@@ -43,9 +43,18 @@ def test_signup_verify_create_key_use_it_and_revoke_it(page, live_server, mailou
     page.get_by_text("This is the only time Toolport shows this key").wait_for()
     key = page.locator("#new-key").input_value()
     assert key.startswith("tp_live_")
-    page.get_by_role("button", name="Copy").click()
-    page.get_by_role("button", name="Copied").wait_for()
+    page.locator("#copy-key").click()
+    page.locator("#copy-key").get_by_text("Copied").wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == key
+
+    # Copy-ready MCP client configurations carry the new key and the endpoint.
+    assert page.locator("#mcp-endpoint").inner_text() == f"{live_server.url}/mcp"
+    page.locator("#mcp-clients").get_by_role("tab", name="Cursor").click()
+    cursor = page.locator("#mcp-config-cursor")
+    cursor.get_by_role("button", name="Copy").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert f'"Authorization": "Bearer {key}"' in copied
+    assert f'"url": "{live_server.url}/mcp"' in copied
 
     whoami = httpx.get(f"{live_server.url}/api/v1/whoami", headers={"Authorization": f"Bearer {key}"})
     assert whoami.status_code == 200

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from typing import Any
 from uuid import UUID
 
 from asgiref.sync import async_to_sync
@@ -9,6 +12,8 @@ from channels.layers import get_channel_layer
 
 from tools.mcp_server.streams import RESOURCE_UPDATED_EVENT
 from tools.mcp_server.transport import ALL_GROUP, NOTIFY_EVENT, workspace_group
+
+logger = logging.getLogger(__name__)
 
 METHODS = {
     "tools": "notifications/tools/list_changed",
@@ -24,7 +29,7 @@ def list_changed_announce(kind: str, workspace_id: UUID | None) -> None:
     if layer is None or method is None:
         return
     group = ALL_GROUP if workspace_id is None else workspace_group(workspace_id)
-    async_to_sync(layer.group_send)(group, {"type": NOTIFY_EVENT, "message": {"jsonrpc": "2.0", "method": method}})
+    _group_send(layer, group, {"type": NOTIFY_EVENT, "message": {"jsonrpc": "2.0", "method": method}})
 
 
 def resource_updated_announce(uri: str, workspace_id: UUID | None) -> None:
@@ -33,4 +38,25 @@ def resource_updated_announce(uri: str, workspace_id: UUID | None) -> None:
     if layer is None:
         return
     group = ALL_GROUP if workspace_id is None else workspace_group(workspace_id)
-    async_to_sync(layer.group_send)(group, {"type": RESOURCE_UPDATED_EVENT, "uri": uri})
+    _group_send(layer, group, {"type": RESOURCE_UPDATED_EVENT, "uri": uri})
+
+
+_pending: set[asyncio.Task[Any]] = set()
+
+
+def _group_send(layer: Any, group: str, message: dict[str, Any]) -> None:
+    """Send from sync code, whether or not this thread runs an event loop; a failure to announce is logged and
+    never undoes the change it announces (this runs after the commit)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    try:
+        if loop is None:
+            async_to_sync(layer.group_send)(group, message)
+        else:
+            task = loop.create_task(layer.group_send(group, message))
+            _pending.add(task)
+            task.add_done_callback(_pending.discard)
+    except Exception:
+        logger.exception("mcp.announce_failed", extra={"group": group})
