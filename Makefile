@@ -25,8 +25,14 @@ test: setup browser conformance ## Set up and run the whole suite: ruff, mypy, t
 
 setup: $(VENV)/.synced ## Create the virtual environment and install the locked dependencies
 
-bench: setup ## Run the benchmarks and print their figures (quota check + consume)
+bench: setup ## Run the benchmarks and print their figures (quota check + consume; MCP throughput and idle sessions)
+	@if ! command -v wrk >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	  echo "Installing wrk for the MCP throughput benchmark (Debian package 'wrk')..."; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq wrk >/dev/null; \
+	fi
 	$(BIN)/python bench/quota_consume.py
+	$(BIN)/python bench/mcp_throughput.py
 
 browser: ## Install Chromium for the browser tests if it is missing (Debian/Ubuntu: apt)
 	@if [ ! -x "$(TOOLPORT_CHROMIUM)" ]; then \

@@ -82,6 +82,9 @@ class QuotaPolicy:
     # Limits of the MCP endpoint (None: unlimited): requests per minute per key, open sessions per key.
     requests_per_minute_per_key: int | None = None
     max_concurrent_sessions: int | None = None
+    # What the plan lets a workspace see in the tool registry.
+    max_security_level: int = 1
+    custom_tools_allowed: bool = False
 
     def limit(self, metric: str) -> int | None:
         return self.limits[metric]
@@ -169,6 +172,8 @@ def quota_policy(*, workspace_id: UUID) -> QuotaPolicy:
         fetched_at=now_monotonic,
         requests_per_minute_per_key=plan.requests_per_minute_per_key,
         max_concurrent_sessions=plan.max_concurrent_sessions,
+        max_security_level=plan.max_security_level,
+        custom_tools_allowed=plan.custom_tools_allowed,
     )
     with _policies_lock:
         _policies[workspace_id] = policy

@@ -1,4 +1,4 @@
-"""The built-in tools every workspace gets: who am I, my usage, and finding the right tool."""
+"""The built-in tools every workspace gets: who am I, my usage, finding the right tool, and an echo."""
 
 import re
 from typing import Any
@@ -93,3 +93,18 @@ def find_tools(context: ToolContext, arguments: dict[str, Any]) -> ToolResult:
     ]
     text = "\n".join(f"{m['name']}: {m['description']}" for m in matches) or "No tool matches that description."
     return ToolResult(text=text, structured={"tools": matches})
+
+
+@builtin_tool(
+    name="echo",
+    title="Echo",
+    description="Returns the text it is given. Use it to check that a client reaches Toolport with its key.",
+    input_schema={
+        "type": "object",
+        "properties": {"text": {"type": "string", "maxLength": 10000}},
+        "required": ["text"],
+        "additionalProperties": False,
+    },
+)
+async def echo(context: ToolContext, arguments: dict[str, Any]) -> ToolResult:
+    return ToolResult(text=arguments["text"])

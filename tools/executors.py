@@ -14,12 +14,13 @@ from urllib.parse import quote
 import anyio
 import httpx
 import jsonschema
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 
 from billing.models import Metric
 from billing.quotas import usage_consume
 from core.errors import ToolportError
 from core.outbound import OutboundRefused, ResponseTooLarge, fetch
+from core.threads import run_sync
 from tools.builtins import ToolContext, ToolResult, builtin_get
 from tools.errors import ToolNotFound
 from tools.models import Tool, ToolKind
@@ -30,8 +31,8 @@ MAX_HTTP_RESPONSE_BYTES = 1024 * 1024
 ERROR_SNIPPET = 300
 
 
-def _admit(workspace_id: Any, name: str, api_key: Any) -> Tool:
-    tool = visible_tool_get(workspace_id=workspace_id, name=name, api_key=api_key)
+def _admit(workspace_id: Any, name: str, api_key: Any, cached_plan: bool) -> Tool:
+    tool = visible_tool_get(workspace_id=workspace_id, name=name, api_key=api_key, cached_plan=cached_plan)
     if tool is None:
         raise ToolNotFound(f"No tool named {name!r} is available to this key.")
     return tool
@@ -43,13 +44,26 @@ def _consume(workspace_id: Any, tool: Tool) -> None:
         usage_consume(workspace_id=workspace_id, metric=Metric.AI_OPERATIONS, amount=tool.ai_operation_cost)
 
 
+_validators: dict[tuple[Any, Any], jsonschema.Draft202012Validator] = {}
+
+
+def _validator(tool: Tool) -> jsonschema.Draft202012Validator:
+    """The tool's argument validator, built once per version of the tool (its schema was checked when saved)."""
+    key = (tool.pk, tool.updated_at)
+    validator = _validators.get(key)
+    if validator is None:
+        if len(_validators) > 2048:
+            _validators.clear()
+        validator = _validators[key] = jsonschema.Draft202012Validator(tool.input_schema)
+    return validator
+
+
 def arguments_error(tool: Tool, arguments: dict[str, Any]) -> str | None:
-    try:
-        jsonschema.validate(arguments, tool.input_schema, cls=jsonschema.Draft202012Validator)
-    except jsonschema.ValidationError as error:
-        where = "/".join(str(part) for part in error.absolute_path) or "the arguments"
-        return f"Invalid arguments for {tool.name}: {where}: {error.message}"
-    return None
+    error = jsonschema.exceptions.best_match(_validator(tool).iter_errors(arguments))
+    if error is None:
+        return None
+    where = "/".join(str(part) for part in error.absolute_path) or "the arguments"
+    return f"Invalid arguments for {tool.name}: {where}: {error.message}"
 
 
 async def tool_call_async(
@@ -63,13 +77,14 @@ async def tool_call_async(
 ) -> ToolResult:
     """Run a tool for a workspace (and key). Raises ToolNotFound or QuotaExceeded; anything else is a result.
 
-    `reuse_connections` keeps upstream MCP connections open on this event loop (for long-lived servers); `mcp` is
-    the MCP request's back channel, for tools that report progress or ask the client something."""
-    tool = await sync_to_async(_admit)(workspace_id, name, api_key)
+    `reuse_connections` is for the long-lived MCP endpoint: upstream MCP connections stay open on this event loop
+    and the plan is read from the process's cached quota policy. `mcp` is the MCP request's back channel, for tools
+    that report progress or ask the client something."""
+    tool = await run_sync(_admit)(workspace_id, name, api_key, reuse_connections)
     problem = arguments_error(tool, arguments)
     if problem:
         return ToolResult(text=problem, is_error=True)
-    await sync_to_async(_consume)(workspace_id, tool)
+    await run_sync(_consume)(workspace_id, tool)
     context = ToolContext(workspace_id=workspace_id, api_key=api_key, mcp=mcp)
     return await tool_execute(tool, context, arguments, reuse_connections=reuse_connections)
 
@@ -99,9 +114,9 @@ async def _execute(tool: Tool, context: ToolContext | None, arguments: dict[str,
             return ToolResult(text=f"The built-in tool {tool.name} is not installed on this server.", is_error=True)
         if inspect.iscoroutinefunction(builtin.function):
             return await builtin.function(context, arguments)
-        return await sync_to_async(builtin.function)(context, arguments)  # type: ignore[return-value]
+        return await run_sync(builtin.function)(context, arguments)  # type: ignore[return-value]
     if tool.kind == ToolKind.HTTP:
-        return await sync_to_async(http_tool_call)(tool, arguments)
+        return await run_sync(http_tool_call)(tool, arguments)
     if tool.upstream is None or not tool.upstream.enabled:
         return ToolResult(text=f"The upstream server of {tool.name} is disabled.", is_error=True)
     return await upstream_tool_call(tool, arguments, reuse=reuse)

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import mcp_types as types
-from asgiref.sync import sync_to_async
 from django.db.models import Q
 from django.utils import timezone
 
 from billing.quotas import billing_account_get, effective_plan
+from core.threads import run_sync
 from tools.models import UpstreamResource
 from tools.upstream import upstream_resource_read
 
@@ -56,14 +56,14 @@ def resource_providers() -> list[ResourceProvider]:
 async def resources_list(caller: ResourceCaller) -> list[types.Resource]:
     found: list[types.Resource] = []
     for provider in resource_providers():
-        found.extend(await sync_to_async(provider.resources)(caller))
+        found.extend(await run_sync(provider.resources)(caller))
     return found
 
 
 async def resource_templates_list(caller: ResourceCaller) -> list[types.ResourceTemplate]:
     found: list[types.ResourceTemplate] = []
     for provider in resource_providers():
-        found.extend(await sync_to_async(provider.templates)(caller))
+        found.extend(await run_sync(provider.templates)(caller))
     return found
 
 
@@ -114,7 +114,7 @@ class UpstreamResources:
         return []
 
     async def read(self, caller: ResourceCaller, uri: str) -> types.ReadResourceResult | None:
-        resource = await sync_to_async(lambda: self._visible(caller).filter(uri=uri).first())()
+        resource = await run_sync(lambda: self._visible(caller).filter(uri=uri).first())()
         if resource is None:
             return None
         result: types.ReadResourceResult = await upstream_resource_read(resource, reuse=caller.reuse_connections)

@@ -5,13 +5,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Membership, Role
 from billing.quotas import billing_account_get, effective_plan
 from core.audit import audit_record
+from core.threads import run_sync
 from tools.builtins import ToolContext, ToolResult, builtins
 from tools.errors import CustomToolsNotAllowed, InvalidPromptArguments, InvalidTool, PromptNotFound
 from tools.events import registry_changed
@@ -244,7 +245,7 @@ async def prompt_get_async(
     *, workspace_id: Any, name: str, arguments: dict[str, str], reuse_connections: bool = False
 ) -> RenderedPrompt:
     """A prompt this workspace can see, rendered: here for our own prompts, by its server for imported ones."""
-    prompt = await sync_to_async(_visible_prompt)(workspace_id, name)
+    prompt = await run_sync(_visible_prompt)(workspace_id, name)
     if prompt.upstream_id is None:
         messages = prompt_render(prompt=prompt, arguments=arguments)
         return RenderedPrompt(

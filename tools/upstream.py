@@ -41,6 +41,7 @@ from mcp.shared.exceptions import MCPError
 from core.audit import audit_record
 from core.errors import ToolportError, Unavailable
 from core.outbound import OutboundRefused, check_url, guarded_async_client_mcp
+from core.threads import run_sync
 from tools.builtins import ToolResult
 from tools.events import registry_changed
 from tools.models import MCP_NAME_PATTERN, Prompt, Tool, ToolKind, UpstreamResource, UpstreamServer, UpstreamTransport
@@ -259,7 +260,7 @@ class _Guarded:
 
 
 async def _guarded(endpoint: Endpoint, timeout: float, reuse: bool, operation: Any) -> _Guarded:
-    wait = await sync_to_async(circuit_admit)(endpoint.id)
+    wait = await run_sync(circuit_admit)(endpoint.id)
     if wait:
         return _Guarded(
             refusal=f"The upstream server {endpoint.name} is failing, so Toolport stopped calling it for now. "
@@ -270,15 +271,15 @@ async def _guarded(endpoint: Endpoint, timeout: float, reuse: bool, operation: A
             value = await _with_client(endpoint, reuse, operation)
     except MCPError as error:
         # The server answered, with a protocol error (unknown tool, bad arguments): not a failure of the server.
-        await sync_to_async(circuit_success)(endpoint.id)
+        await run_sync(circuit_success)(endpoint.id)
         return _Guarded(refusal=f"{endpoint.name} refused the request: {error.error.message}")
     except Exception as error:
         reason = describe_failure(error) if not isinstance(error, TimeoutError) else f"no answer within {timeout:g} s"
         if reuse:
             _discard(endpoint)
-        await sync_to_async(circuit_failure)(endpoint.id, reason)
+        await run_sync(circuit_failure)(endpoint.id, reason)
         return _Guarded(refusal=f"The upstream server {endpoint.name} could not be used: {reason}.")
-    await sync_to_async(circuit_success)(endpoint.id)
+    await run_sync(circuit_success)(endpoint.id)
     return _Guarded(value=value)
 
 

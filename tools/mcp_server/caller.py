@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from core.threads import parallel_sync, parallel_sync_reset
+
 
 @dataclass
 class Caller:
@@ -30,9 +32,12 @@ def caller_get() -> Caller:
     return caller
 
 
-def caller_set(caller: Caller) -> contextvars.Token[Caller | None]:
-    return _current.set(caller)
+def caller_set(caller: Caller) -> tuple[contextvars.Token[Caller | None], contextvars.Token[bool]]:
+    """Serve `caller` from here on; its sync work runs in the shared thread pool (see core.threads)."""
+    return _current.set(caller), parallel_sync()
 
 
-def caller_reset(token: contextvars.Token[Caller | None]) -> None:
-    _current.reset(token)
+def caller_reset(tokens: tuple[contextvars.Token[Caller | None], contextvars.Token[bool]]) -> None:
+    caller_token, parallel_token = tokens
+    parallel_sync_reset(parallel_token)
+    _current.reset(caller_token)

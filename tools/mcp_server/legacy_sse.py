@@ -126,7 +126,6 @@ async def _serve(caller: Caller, record: sessions.SessionRecord, message: types.
     peer = None if initializing else (record.peer_state or Peer(protocol_version="2024-11-05"))
     if address:
         await inflight_register(record.id, message.id, address)
-    pump = asyncio.create_task(inbox.pump())
 
     async def initialized(negotiated: Peer) -> None:
         await sessions.session_update(record.id, peer=negotiated)
@@ -140,6 +139,6 @@ async def _serve(caller: Caller, record: sessions.SessionRecord, message: types.
             inbox=inbox.receive_stream,
         )
     finally:
-        pump.cancel()
+        inbox.close()
         if address:
             await inflight_forget(record.id, message.id)

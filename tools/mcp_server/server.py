@@ -19,7 +19,6 @@ import logging
 from typing import Any
 
 import mcp_types as types
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from mcp.server import Server
 from mcp.server.lowlevel.server import NotificationOptions
@@ -28,6 +27,7 @@ from mcp.shared.exceptions import MCPError
 
 from billing.quotas import QuotaExceeded
 from core.errors import LimitReached, ToolportError
+from core.threads import run_sync
 from tools import resources as resource_registry
 from tools.builtins import ToolResult
 from tools.errors import InvalidPromptArguments, PromptNotFound, ToolNotFound
@@ -141,7 +141,7 @@ def _resource_caller(caller: Caller) -> resource_registry.ResourceCaller:
 
 async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
     caller = caller_get()
-    tools = await sync_to_async(
+    tools = await run_sync(
         lambda: [
             tool_definition(tool) for tool in visible_tools(workspace_id=caller.workspace_id, api_key=caller.api_key)
         ]
@@ -189,7 +189,7 @@ async def list_prompts(ctx: Any, params: types.PaginatedRequestParams | None) ->
             for prompt in visible_prompts(workspace_id=caller.workspace_id)
         ]
 
-    page, following = _page(await sync_to_async(read)(), params.cursor if params else None)
+    page, following = _page(await run_sync(read)(), params.cursor if params else None)
     return types.ListPromptsResult(prompts=page, next_cursor=following)
 
 

@@ -231,8 +231,6 @@ async def _serve_request(
         await inflight_register(session_id, message.id, address)
     try:
         async with anyio.create_task_group() as group:
-            if inbox:
-                group.start_soon(inbox.pump)
             group.start_soon(run_exchange)
             group.start_soon(watch_disconnect, group.cancel_scope)
             first = await out_receive.receive()
@@ -244,6 +242,8 @@ async def _serve_request(
                 await _sse_answer(send, session_id, first, out_receive, message.id)
             group.cancel_scope.cancel()
     finally:
+        if inbox:
+            inbox.close()
         if inbox and address:
             with anyio.CancelScope(shield=True):
                 await inflight_forget(session_id, message.id)

@@ -10,8 +10,11 @@ the request id, see `core.reply_address_of`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import secrets
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +24,6 @@ from uuid import UUID
 import anyio
 import mcp_types as types
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
@@ -112,10 +114,10 @@ async def authenticate(scope: dict[str, Any], headers: dict[str, str], transport
             raise InvalidApiKey(
                 "This endpoint needs an API key: send 'Authorization: Bearer <key>' (create one in the console)."
             )
-        key = await database_sync_to_async(api_key_authenticate)(raw_key=raw_key)
+        key = await sync_to_async(api_key_authenticate, thread_sensitive=False)(raw_key=raw_key)
     except InvalidApiKey as error:
         raise HttpError(401, error.code, error.message, headers={"WWW-Authenticate": challenge}) from error
-    policy = await sync_to_async(quota_policy)(workspace_id=key.workspace_id)
+    policy = await sync_to_async(quota_policy, thread_sensitive=False)(workspace_id=key.workspace_id)
     try:
         await sessions.rate_limit_check(key_id=key.id, limit=policy.requests_per_minute_per_key)
     except LimitReached as error:
@@ -128,7 +130,7 @@ async def _anonymous(workspace_slug: str, transport: str) -> Authenticated:
     """Conformance mode only (never in production settings): the fixture workspace, no key, no limits."""
     from tools.mcp_server.conformance import conformance_workspace_id
 
-    workspace_id = await database_sync_to_async(conformance_workspace_id)(workspace_slug)
+    workspace_id = await sync_to_async(conformance_workspace_id, thread_sensitive=False)(workspace_slug)
     return Authenticated(Caller(workspace_id=workspace_id, transport=transport), key_id=None, max_sessions=None)
 
 
@@ -175,9 +177,10 @@ async def reply_route(session_id: str, message: types.JSONRPCMessage) -> None:
     else:
         request_id = (message.params or {}).get("requestId") if isinstance(message, types.JSONRPCNotification) else None
         address = await inflight_address(session_id, request_id) if request_id is not None else None
-    if address and address.startswith("specific."):
-        payload = {"type": REPLY_EVENT, "session": session_id, "message": _dump(message)}
-        await layer.send(address, payload)
+    if address and address.startswith("specific.") and "|" in address:
+        channel, token = address.rsplit("|", 1)
+        payload = {"type": REPLY_EVENT, "session": session_id, "exchange": token, "message": _dump(message)}
+        await layer.send(channel, payload)
 
 
 async def inflight_register(session_id: str, request_id: Any, address: str) -> None:
@@ -192,34 +195,65 @@ async def inflight_address(session_id: str, request_id: Any) -> str | None:
     return await sessions.inflight_get(session_id, str(request_id))
 
 
-class Inbox:
-    """An exchange's own channel: replies to its server requests and cancellations of its request arrive here."""
+class _ReplyRouter:
+    """One channel per process for every exchange waiting on a reply: a single task receives on it and hands each
+    reply to its exchange (a channel and a receive loop per exchange would serialize on the channel layer)."""
 
-    def __init__(self, session_id: str) -> None:
-        self.session_id = session_id
-        self.layer = get_channel_layer()
-        self.address: str | None = None
-        self.send_stream, self.receive_stream = anyio.create_memory_object_stream[types.JSONRPCMessage](16)
+    def __init__(self) -> None:
+        self.channel: str | None = None
+        self.inboxes: dict[str, Inbox] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
 
-    async def open(self) -> str | None:
-        if self.layer is None:
+    async def address(self) -> str | None:
+        layer = get_channel_layer()
+        if layer is None:
             return None
-        self.address = await self.layer.new_channel()
-        return self.address
+        async with self._lock:
+            if self._task is None or self._task.done():
+                self.channel = await layer.new_channel()
+                self._task = asyncio.get_running_loop().create_task(self._pump(layer, self.channel))
+        return self.channel
 
-    async def pump(self) -> None:
-        """Relay what arrives on the channel into the exchange (run as a task; cancelled with the exchange)."""
-        if self.layer is None or self.address is None:
-            return
+    async def _pump(self, layer: Any, channel: str) -> None:
         while True:
-            event = await self.layer.receive(self.address)
-            if event.get("type") != REPLY_EVENT or event.get("session") != self.session_id:
+            event = await layer.receive(channel)
+            inbox = self.inboxes.get(event.get("exchange", ""))
+            if event.get("type") != REPLY_EVENT or inbox is None or event.get("session") != inbox.session_id:
                 continue
             try:
                 message = types.jsonrpc_message_adapter.validate_python(event["message"], by_name=False)
             except ValidationError:
                 continue
-            await self.send_stream.send(message)
+            inbox.send_stream.send_nowait(message)
+
+
+_routers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ReplyRouter] = weakref.WeakKeyDictionary()
+
+
+class Inbox:
+    """An exchange's mailbox: replies to its server requests and cancellations of its request arrive here, on
+    whichever replica they were posted to. Its address is `<this process's reply channel>|<token>`."""
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.token = secrets.token_hex(8)
+        self.address: str | None = None
+        self.send_stream, self.receive_stream = anyio.create_memory_object_stream[types.JSONRPCMessage](64)
+
+    async def open(self) -> str | None:
+        router = _routers.setdefault(asyncio.get_running_loop(), _ReplyRouter())
+        channel = await router.address()
+        if channel is None:
+            return None
+        router.inboxes[self.token] = self
+        self.address = f"{channel}|{self.token}"
+        return self.address
+
+    def close(self) -> None:
+        router = _routers.get(asyncio.get_running_loop())
+        if router is not None:
+            router.inboxes.pop(self.token, None)
 
 
 def _dump(message: types.JSONRPCMessage) -> dict[str, Any]:

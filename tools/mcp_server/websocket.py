@@ -151,7 +151,6 @@ class _Connection:
             await inflight_register(self.record.id, message.id, address)
         try:
             async with anyio.create_task_group() as group:
-                group.start_soon(inbox.pump)
                 await exchange_run(
                     state.server,
                     state.lifespan_state,
@@ -167,6 +166,7 @@ class _Connection:
                 )
                 group.cancel_scope.cancel()
         finally:
+            inbox.close()
             if address:
                 with anyio.CancelScope(shield=True):
                     await inflight_forget(self.record.id, message.id)
