@@ -9,7 +9,7 @@ import pytest
 CHROMIUM = os.environ.get("TOOLPORT_CHROMIUM", "/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # ends with tests/e2e: its event loop must not outlive them
 def browser() -> Iterator[object]:
     if not shutil.which(CHROMIUM):
         message = f"Chromium not found at {CHROMIUM}: `make test` installs it (Debian package 'chromium')."

@@ -3,7 +3,8 @@
     python -m tools.tests.upstream_server --port 8765 [--transport sse]
 
 Besides its tools, prompt and resource it answers `GET /seen` with what it observed: the Authorization headers its
-MCP requests carried and the client ports they came from (so tests can check credentials and connection reuse).
+MCP requests carried, the client ports they came from (so tests can check credentials and connection reuse), and
+which tool calls were cancelled.
 """
 
 import argparse
@@ -14,7 +15,7 @@ from mcp.server.mcpserver import MCPServer
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-seen: dict[str, list[str]] = {"authorization": [], "peers": []}
+seen: dict[str, list[str]] = {"authorization": [], "peers": [], "cancelled": []}
 
 server = MCPServer("upstream-fixture", version="1.0")
 
@@ -26,7 +27,11 @@ def add(a: int, b: int) -> int:
 
 @server.tool(description="Wait, then answer.")
 async def slow(seconds: float) -> str:
-    await asyncio.sleep(seconds)
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        seen["cancelled"].append(f"slow({seconds})")
+        raise
     return "done"
 
 
