@@ -46,9 +46,10 @@ def tool_list(request: SignedInRequest, membership: Membership) -> HttpResponse:
     return render(request, "tools/tool_list.html", context)
 
 
-@workspace_page
-def custom_tool_new(request: SignedInRequest, membership: Membership) -> HttpResponse:
-    form = CustomToolForm(request.POST or None)
+def _custom_tool_form(
+    request: SignedInRequest, membership: Membership, form: CustomToolForm, done: str, context: dict[str, object]
+) -> HttpResponse:
+    """Save a valid form through the service (which decides what the plan and role allow); errors go on the form."""
     if request.method == "POST" and form.is_valid():
         try:
             tool = services.custom_tool_save(actor=membership, tool=form.tool(), request=request)
@@ -56,9 +57,16 @@ def custom_tool_new(request: SignedInRequest, membership: Membership) -> HttpRes
             field = error.details.get("field")
             form.add_error(field if isinstance(field, str) and field in form.fields else None, error.message)
         else:
-            messages.success(request, f"Tool {tool.name} added. MCP clients of this workspace can call it now.")
+            messages.success(request, done.format(name=tool.name))
             return redirect("console:tools", membership.workspace_id)
-    return render(request, "tools/custom_tool_form.html", {"title": "New HTTP tool", "section": "tools", "form": form})
+    return render(request, "tools/custom_tool_form.html", {"section": "tools", "form": form, **context})
+
+
+@workspace_page
+def custom_tool_new(request: SignedInRequest, membership: Membership) -> HttpResponse:
+    form = CustomToolForm(request.POST or None)
+    done = "Tool {name} added. MCP clients of this workspace can call it now."
+    return _custom_tool_form(request, membership, form, done, {"title": "New HTTP tool"})
 
 
 @workspace_page
@@ -67,17 +75,8 @@ def custom_tool_edit(request: SignedInRequest, membership: Membership, name: str
     if tool is None:
         raise Http404("No such custom tool in this workspace.")
     form = CustomToolForm(request.POST or None, instance=tool)
-    if request.method == "POST" and form.is_valid():
-        try:
-            tool = services.custom_tool_save(actor=membership, tool=form.tool(), request=request)
-        except ToolportError as error:
-            field = error.details.get("field")
-            form.add_error(field if isinstance(field, str) and field in form.fields else None, error.message)
-        else:
-            messages.success(request, f"Tool {tool.name} saved. MCP clients see the change at once.")
-            return redirect("console:tools", membership.workspace_id)
-    context = {"title": f"Edit {name}", "section": "tools", "form": form, "editing": True}
-    return render(request, "tools/custom_tool_form.html", context)
+    done = "Tool {name} saved. MCP clients see the change at once."
+    return _custom_tool_form(request, membership, form, done, {"title": f"Edit {name}", "editing": True})
 
 
 @require_POST

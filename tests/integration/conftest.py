@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -9,10 +10,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
+from django.db import connection
 
+from core.database import database_url
 from core.embedded.paths import BASE_DIR
 
 
@@ -91,3 +96,50 @@ class ProductProcess:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+@dataclass
+class Daphne:
+    port: int
+    process: subprocess.Popen
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/mcp"
+
+    def stop(self, timeout: float = 15) -> float:
+        """SIGTERM; the seconds it took to exit."""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=timeout)
+        return time.monotonic() - started
+
+
+def daphne_start(**environment: str) -> Daphne:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        cwd=BASE_DIR,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": database_url(connection),
+            **environment,
+        },
+        stdout=subprocess.DEVNULL,
+    )
+    server = Daphne(port, process)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{server.base}/healthz", timeout=1)
+            return server
+        except httpx.TransportError:
+            if process.poll() is not None:
+                raise RuntimeError("daphne exited while starting") from None
+            time.sleep(0.1)
+    raise RuntimeError("daphne did not start")

@@ -1,21 +1,14 @@
 """A key revoked in one process is refused by another process (a separate server) within a second."""
 
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import httpx
 import pytest
-from django.db import connection
 
 from accounts import api_keys
 from accounts.models import Role
 from accounts.tests.factories import issue_key, workspace_with
-from core.database import database_url
-from core.embedded.paths import BASE_DIR
-from tests.integration.conftest import free_port
+from tests.integration.conftest import daphne_start
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -23,29 +16,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def second_server():
     """daphne serving Toolport from another process, on the test database and the same Redis."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-        cwd=BASE_DIR,
-        env={
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "DATABASE_URL": database_url(connection),
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{base}/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    yield base
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=15)
+    server = daphne_start()
+    yield server.base
+    server.stop()
 
 
 def test_a_revoked_key_is_refused_by_another_process_within_a_second(second_server):

@@ -2,18 +2,12 @@
 spoken to with the official SDK clients."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import httpx
 import httpx2
 import mcp_types as types
 import pytest
@@ -26,56 +20,9 @@ from accounts.models import Role
 from accounts.tests.factories import issue_key, workspace_with
 from billing.models import Plan, Tier
 from billing.quotas import billing_account_get
-from core.database import database_url
-from core.embedded.paths import BASE_DIR
-from tests.integration.conftest import free_port
-
-
-@dataclass
-class Daphne:
-    port: int
-    process: subprocess.Popen
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"{self.base}/mcp"
-
-    def stop(self, timeout: float = 15) -> float:
-        """SIGTERM; the seconds it took to exit."""
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=timeout)
-        return time.monotonic() - started
-
-
-def daphne_start(**environment: str) -> Daphne:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-        cwd=BASE_DIR,
-        env={
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "DATABASE_URL": database_url(connection),
-            **environment,
-        },
-        stdout=subprocess.DEVNULL,
-    )
-    server = Daphne(port, process)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{server.base}/healthz", timeout=1)
-            return server
-        except httpx.TransportError:
-            if process.poll() is not None:
-                raise RuntimeError("daphne exited while starting") from None
-            time.sleep(0.1)
-    raise RuntimeError("daphne did not start")
+from tests.integration.conftest import Daphne, daphne_start
+from tools import services
+from tools.models import Tool, ToolKind
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +51,21 @@ def tenant_make(tier: str = Tier.FREE, **plan_limits: object) -> Tenant:
     if plan_limits:
         Plan.objects.filter(tier=tier).update(**plan_limits)
     return Tenant(str(workspace.pk), issue_key(owner).secret, issue_key(owner).secret, owner)
+
+
+def global_tool_add(name: str) -> None:
+    """A new global tool, saved through the registry service (so it is announced); from a worker thread."""
+    services.tool_save(
+        tool=Tool(
+            name=name,
+            kind=ToolKind.HTTP,
+            description="Added while sessions are open",
+            input_schema={"type": "object"},
+            http_url_template="https://api.example.com/added",
+            security_level=1,
+        )
+    )
+    connection.close()
 
 
 def http_client(key: str | None, **headers: str) -> httpx2.AsyncClient:

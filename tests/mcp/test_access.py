@@ -12,9 +12,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from billing.models import Tier
-from tests.mcp.conftest import http_client, tenant_make
-from tools import services
-from tools.models import Tool, ToolKind
+from tests.mcp.conftest import global_tool_add, http_client, tenant_make
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -123,23 +121,11 @@ def test_a_registry_change_reaches_live_sessions_as_list_changed(daphne):
         if isinstance(message, types.ServerNotification):
             received.append(message)
 
-    def add_tool() -> None:
-        services.tool_save(
-            tool=Tool(
-                name="fresh_tool",
-                kind=ToolKind.HTTP,
-                description="Just added",
-                input_schema={"type": "object"},
-                http_url_template="https://api.example.com/fresh",
-                security_level=1,
-            )
-        )
-
     async def session():
         transport = streamable_http_client(daphne.url, http_client=http_client(tenant.key))
         async with Client(transport, mode="legacy", cache=None, message_handler=handler) as client:
             await anyio.sleep(0.5)  # the client opens its notification stream (GET) after initialize
-            await anyio.to_thread.run_sync(add_tool)
+            await anyio.to_thread.run_sync(global_tool_add, "fresh_tool")
             with anyio.fail_after(10):
                 while not received:
                     await anyio.sleep(0.05)

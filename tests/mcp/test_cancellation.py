@@ -7,7 +7,8 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.mcp.conftest import daphne_start, http_client, tenant_make
+from tests.integration.conftest import daphne_start
+from tests.mcp.conftest import http_client, tenant_make
 from tools.models import UpstreamServer
 from tools.tests.conftest import UpstreamProcess, free_port
 from tools.upstream import upstream_import

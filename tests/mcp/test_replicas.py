@@ -9,14 +9,12 @@ import httpx
 import httpx2
 import mcp_types as types
 import pytest
-from django.db import connection
 from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.mcp.conftest import daphne_start, tenant_make
-from tools import services
-from tools.models import Tool, ToolKind
+from tests.integration.conftest import daphne_start
+from tests.mcp.conftest import global_tool_add, tenant_make
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -77,19 +75,6 @@ def test_a_streamable_session_opened_on_one_replica_goes_on_on_the_other(two_rep
         if isinstance(message, types.ToolListChangedNotification):
             received.append(message)
 
-    def add_tool() -> None:
-        services.tool_save(
-            tool=Tool(
-                name="replicated",
-                kind=ToolKind.HTTP,
-                description="Added while the session is open",
-                input_schema={"type": "object"},
-                http_url_template="https://api.example.com/x",
-                security_level=1,
-            )
-        )
-        connection.close()
-
     async def session():
         http = httpx2.AsyncClient(
             headers={"Authorization": f"Bearer {tenant.key}"},
@@ -100,7 +85,7 @@ def test_a_streamable_session_opened_on_one_replica_goes_on_on_the_other(two_rep
         async with Client(transport, mode="legacy", cache=None, message_handler=handler) as client:
             result = await client.call_tool("whoami", {})  # served by the second replica
             await anyio.sleep(0.5)
-            await anyio.to_thread.run_sync(add_tool)
+            await anyio.to_thread.run_sync(global_tool_add, "replicated")
             with anyio.fail_after(10):
                 while not received:
                     await anyio.sleep(0.05)
