@@ -239,3 +239,22 @@ def test_prompts_are_listed_and_rendered_over_rest_local_and_upstream(upstream):
     assert remote["messages"][0]["content"]["text"] == "Please greet Ada warmly."
     assert (missing.status_code, missing.json()["code"]) == (400, "invalid_prompt_arguments")
     assert unknown.status_code == 404
+
+
+def test_beat_refreshes_servers_whose_last_sync_is_old_and_reports_failures(upstream, settings):
+    from tools.tasks import upstream_refresh_task
+
+    settings.UPSTREAM_REFRESH_SECONDS = 300
+    stale = _server(upstream.url)
+    UpstreamServer.objects.filter(pk=stale.pk).update(last_sync_at=timezone.now() - timedelta(seconds=301))
+    fresh = UpstreamServer.objects.create(name="fresh", url=upstream.url, last_sync_at=timezone.now())
+    broken = UpstreamServer.objects.create(name="broken", url=f"http://127.0.0.1:{free_port()}/mcp")
+    settings.OUTBOUND_ALLOWED_HOSTS = [f"127.0.0.1:{upstream.port}", broken.url.split("/")[2]]
+
+    outcomes = upstream_refresh_task()
+
+    assert set(outcomes) == {"fixture", "broken"}  # "fresh" synced a moment ago
+    assert outcomes["fixture"].startswith("Tools: 3 new")
+    assert "could not be used" in outcomes["broken"]
+    assert Tool.objects.filter(upstream=stale).count() == 3
+    assert not Tool.objects.filter(upstream=fresh).exists()
