@@ -5,6 +5,7 @@ comment every MCP_KEEPALIVE_SECONDS keeps proxies from closing an idle stream.""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import anyio
@@ -15,6 +16,7 @@ from tools.mcp_server import sessions
 from tools.mcp_server.transport import NOTIFY_EVENT, Receive, Send, notify_groups_join, notify_groups_leave
 
 RESOURCE_UPDATED_EVENT = "mcp.resource_updated"
+logger = logging.getLogger(__name__)
 
 
 async def event_stream(
@@ -51,7 +53,12 @@ async def event_stream(
                 event = None
                 with anyio.move_on_after(settings.MCP_KEEPALIVE_SECONDS):
                     if layer is not None and channel is not None:
-                        event = await layer.receive(channel)
+                        try:
+                            event = await layer.receive(channel)
+                        except Exception:  # a Redis hiccup: keep the stream, try again after a pause
+                            logger.warning("mcp.stream_receive_failed", exc_info=True)
+                            await anyio.sleep(0.2)
+                            continue
                     else:
                         await anyio.sleep_forever()
                 if event is None:

@@ -217,7 +217,12 @@ class _ReplyRouter:
 
     async def _pump(self, layer: Any, channel: str) -> None:
         while True:
-            event = await layer.receive(channel)
+            try:
+                event = await layer.receive(channel)
+            except Exception:  # a Redis hiccup must not leave waiting exchanges without their replies
+                logger.warning("mcp.reply_channel_receive_failed", exc_info=True)
+                await asyncio.sleep(0.2)
+                continue
             inbox = self.inboxes.get(event.get("exchange", ""))
             if event.get("type") != REPLY_EVENT or inbox is None or event.get("session") != inbox.session_id:
                 continue

@@ -9,6 +9,7 @@ message, both ways. The connection is the session: it opens with `initialize`, a
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import anyio
@@ -41,6 +42,8 @@ from tools.mcp_server.transport import (
     session_group,
     workspace_group,
 )
+
+logger = logging.getLogger(__name__)
 
 SUBPROTOCOL = "mcp"
 CLOSE_UNAUTHENTICATED = 4401
@@ -177,7 +180,12 @@ class _Connection:
 
     async def _notifications(self, layer: Any, channel: str) -> None:
         while True:
-            event = await layer.receive(channel)
+            try:
+                event = await layer.receive(channel)
+            except Exception:  # a Redis hiccup must not close the connection
+                logger.warning("mcp.websocket_receive_failed", exc_info=True)
+                await anyio.sleep(0.2)
+                continue
             if event.get("type") == NOTIFY_EVENT:
                 await self.write(event["message"])
             elif event.get("type") == RESOURCE_UPDATED_EVENT:
