@@ -1,13 +1,12 @@
 """The one way programs authenticate: an API key in `Authorization: Bearer <key>` or `X-API-Key: <key>`.
 
-`ApiKeyAuthentication` (DRF) and `ApiKeyMiddleware` (Channels/ASGI) both read the headers with `key_from_headers`
-and verify with `accounts.api_keys.api_key_authenticate`, so the REST API and the MCP endpoint agree on every case.
+`ApiKeyAuthentication` (DRF) and the MCP transports (`tools.mcp_server.transport`) both read the headers with
+`key_from_headers` and verify with `accounts.api_keys.api_key_authenticate`, so the REST API and the MCP endpoint
+agree on every case.
 """
 
-import json
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
 from rest_framework import authentication, exceptions
 
@@ -46,44 +45,3 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Any) -> str:
         return Unauthenticated.challenge
-
-
-class ApiKeyMiddleware:
-    """ASGI: refuses a connection without a valid key (HTTP 401 + challenge; WebSocket closed with 4401) and puts
-    `api_key` and `workspace_id` on the scope for the application it wraps."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", [])}
-        try:
-            raw_key = key_from_headers(headers.get("authorization"), headers.get("x-api-key"))
-            if raw_key is None:
-                raise InvalidApiKey(
-                    "This endpoint needs an API key: send 'Authorization: Bearer <key>' (create one in the console)."
-                )
-            key = await database_sync_to_async(api_key_authenticate)(raw_key=raw_key)
-        except InvalidApiKey as error:
-            await self._refuse(scope, receive, send, error)
-            return
-        await self.inner({**scope, "api_key": key, "workspace_id": key.workspace_id}, receive, send)
-
-    async def _refuse(self, scope: dict[str, Any], receive: Any, send: Any, error: InvalidApiKey) -> None:
-        if scope["type"] == "websocket":
-            await receive()  # websocket.connect
-            await send({"type": "websocket.close", "code": 4401})
-            return
-        body = json.dumps(error.as_body()).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"www-authenticate", error.challenge.encode()),
-                    (b"cache-control", b"no-store"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +19,6 @@ class Caller:
     session_id: str | None = None
     transport: str = "streamable-http"
     log_level: str | None = None  # logging/setLevel of the session; None: the client asked for no log messages
-    subscriptions: set[str] = field(default_factory=set)
 
 
 _current: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("mcp_caller", default=None)

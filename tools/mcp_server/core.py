@@ -38,12 +38,8 @@ class Peer:
     client_info: dict[str, Any] | None = None
     client_capabilities: dict[str, Any] | None = None
 
-    def connection(self, outbound: Any = None) -> Connection:
-        if outbound is None:
-            return Connection.from_envelope(self.protocol_version, self.client_info, self.client_capabilities)
-        return Connection.from_envelope(
-            self.protocol_version, self.client_info, self.client_capabilities, outbound=outbound
-        )
+    def connection(self) -> Connection:
+        return Connection.from_envelope(self.protocol_version, self.client_info, self.client_capabilities)
 
 
 @dataclass
@@ -76,13 +72,12 @@ async def exchange_run(
     *,
     peer: Peer | None,
     inbox: anyio.abc.ObjectReceiveStream[types.JSONRPCMessage] | None = None,
-    standalone: Any = None,
 ) -> Peer | None:
     """Serve one client message with the SDK server; emit every message it produces; return the negotiated peer
     when the message was `initialize` (for the caller to keep), else None.
 
-    `peer` is None only for `initialize`. `standalone` is the session's channel for messages that belong to no
-    request (the SDK's `Outbound`); `inbox` delivers the client's replies to this exchange's server requests.
+    `peer` is None only for `initialize`; `inbox` delivers the client's replies to this exchange's server requests.
+    Messages that belong to no request travel through the channel layer, not through the SDK's standalone channel.
     """
     read_writer, read_stream = create_context_streams[SessionMessage | Exception](32)
     write_stream, write_reader = create_context_streams[SessionMessage](32)
@@ -96,7 +91,7 @@ async def exchange_run(
         transport_builder=lambda _metadata: transport,
         inline_methods=frozenset({"initialize"}),
     )
-    connection = Connection.for_loop(standalone or dispatcher) if peer is None else peer.connection(standalone)
+    connection = Connection.for_loop(dispatcher) if peer is None else peer.connection()
     awaited = exchange.request_id
     if awaited is None:
         raise ValueError("An exchange serves a request; notifications and replies are routed by the transport.")

@@ -33,13 +33,12 @@ from tools.mcp_server.transport import (
     authenticate,
     body_read,
     headers_of,
-    inflight_forget,
-    inflight_register,
     limit_http_error,
     message_parse,
     origin_check,
     reply_route,
     session_group,
+    session_of,
     workspace_group,
 )
 
@@ -86,16 +85,12 @@ async def messages_app(scope: dict[str, Any], receive: Receive, send: Send) -> N
         session_id = (query.get("session_id") or query.get("sessionId") or [""])[0]
         if not session_id:
             raise HttpError(400, "missing_session", "Missing session_id: open the stream at /sse first.")
-        record = await sessions.session_get(session_id)
         caller: Caller = auth.caller
-        key_id = str(caller.api_key.id) if caller.api_key is not None else None
-        if record is None or record.key_id != key_id or record.transport != "sse":
-            raise HttpError(404, "session_not_found", "Session not found: it expired or was closed.")
+        record = await session_of(caller, session_id, transport="sse")
         message = message_parse(await body_read(receive))
     except HttpError as error:
         await respond_error(send, error)
         return
-    caller.session_id, caller.log_level, caller.subscriptions = record.id, record.log_level, set(record.subscriptions)
     if not isinstance(message, types.JSONRPCRequest):
         await reply_route(record.id, message)
         await respond(send, 202, b"Accepted", content_type="text/plain")
@@ -125,7 +120,7 @@ async def _serve(caller: Caller, record: sessions.SessionRecord, message: types.
     initializing = message.method == "initialize"
     peer = None if initializing else (record.peer_state or Peer(protocol_version="2024-11-05"))
     if address:
-        await inflight_register(record.id, message.id, address)
+        await sessions.inflight_set(record.id, message.id, address)
 
     async def initialized(negotiated: Peer) -> None:
         await sessions.session_update(record.id, peer=negotiated)
@@ -141,4 +136,4 @@ async def _serve(caller: Caller, record: sessions.SessionRecord, message: types.
     finally:
         inbox.close()
         if address:
-            await inflight_forget(record.id, message.id)
+            await sessions.inflight_delete(record.id, message.id)

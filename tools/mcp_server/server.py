@@ -32,6 +32,7 @@ from tools import resources as resource_registry
 from tools.builtins import ToolResult
 from tools.errors import InvalidPromptArguments, PromptNotFound, ToolNotFound
 from tools.executors import tool_call_async
+from tools.mcp_server import sessions
 from tools.mcp_server.caller import Caller, caller_get
 from tools.models import Tool
 from tools.selectors import visible_prompts, visible_tools
@@ -239,8 +240,6 @@ async def read_resource(ctx: Any, params: types.ReadResourceRequestParams) -> ty
 
 
 async def subscribe_resource(ctx: Any, params: types.SubscribeRequestParams) -> types.EmptyResult:
-    from tools.mcp_server import sessions
-
     caller = caller_get()
     if caller.session_id:
         await sessions.subscription_change(caller.session_id, str(params.uri), subscribe=True)
@@ -248,8 +247,6 @@ async def subscribe_resource(ctx: Any, params: types.SubscribeRequestParams) -> 
 
 
 async def unsubscribe_resource(ctx: Any, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
-    from tools.mcp_server import sessions
-
     caller = caller_get()
     if caller.session_id:
         await sessions.subscription_change(caller.session_id, str(params.uri), subscribe=False)
@@ -269,8 +266,6 @@ async def complete(ctx: Any, params: types.CompleteRequestParams) -> types.Compl
 
 
 async def set_logging_level(ctx: Any, params: types.SetLevelRequestParams) -> types.EmptyResult:
-    from tools.mcp_server import sessions
-
     caller = caller_get()
     caller.log_level = params.level
     if caller.session_id:

@@ -255,13 +255,13 @@ async def rate_limit_check(*, key_id: Any, limit: int | None) -> None:
 # --- requests in flight (so a cancellation finds the exchange serving the request) -----------------------------------
 
 
-async def inflight_set(session_id: str, request_id: str, address: str) -> None:
-    await _store().set(_key("inflight", session_id, request_id), address, settings.MCP_REQUEST_MAX_SECONDS)
+async def inflight_set(session_id: str, request_id: Any, address: str) -> None:
+    await _store().set(_key("inflight", session_id, str(request_id)), address, settings.MCP_REQUEST_MAX_SECONDS)
 
 
-async def inflight_get(session_id: str, request_id: str) -> str | None:
-    return await _store().get(_key("inflight", session_id, request_id))
+async def inflight_get(session_id: str, request_id: Any) -> str | None:
+    return await _store().get(_key("inflight", session_id, str(request_id)))
 
 
-async def inflight_delete(session_id: str, request_id: str) -> None:
-    await _store().delete(_key("inflight", session_id, request_id))
+async def inflight_delete(session_id: str, request_id: Any) -> None:
+    await _store().delete(_key("inflight", session_id, str(request_id)))

@@ -33,14 +33,13 @@ from tools.mcp_server.transport import (
     authenticate,
     body_read,
     headers_of,
-    inflight_forget,
-    inflight_register,
     limit_http_error,
     message_bytes,
     message_parse,
     origin_check,
     reply_route,
     session_group,
+    session_of,
     workspace_group,
 )
 
@@ -120,15 +119,7 @@ async def _session(caller: Caller, headers: dict[str, str]) -> sessions.SessionR
     session_id = headers.get(SESSION_HEADER)
     if not session_id:
         raise HttpError(400, "missing_session", "Missing Mcp-Session-Id header: send initialize first.")
-    record = await sessions.session_get(session_id)
-    key_id = str(caller.api_key.id) if caller.api_key is not None else None
-    if record is None or record.key_id != key_id or record.workspace_id != str(caller.workspace_id):
-        # Another key presenting this id learns nothing: the same answer as an unknown session.
-        raise HttpError(404, "session_not_found", "Session not found: it expired or was closed. Initialize again.")
-    caller.session_id = record.id
-    caller.log_level = record.log_level
-    caller.subscriptions = set(record.subscriptions)
-    return record
+    return await session_of(caller, session_id)
 
 
 def _accepts(headers: dict[str, str]) -> tuple[bool, bool]:
@@ -228,7 +219,7 @@ async def _serve_request(
         scope.cancel()
 
     if inbox and address:
-        await inflight_register(session_id, message.id, address)
+        await sessions.inflight_set(session_id, message.id, address)
     try:
         async with anyio.create_task_group() as group:
             group.start_soon(run_exchange)
@@ -246,7 +237,7 @@ async def _serve_request(
             inbox.close()
         if inbox and address:
             with anyio.CancelScope(shield=True):
-                await inflight_forget(session_id, message.id)
+                await sessions.inflight_delete(session_id, message.id)
 
 
 def _is_final(message: types.JSONRPCMessage, request_id: Any) -> bool:

@@ -64,7 +64,7 @@ async def event_stream(
                 if event is None:
                     await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
                     continue
-                payload = await _payload(event, session_id)
+                payload = await stream_payload(event, session_id)
                 if payload is not None:
                     body = b"event: message\ndata: " + json.dumps(payload).encode() + b"\n\n"
                     await send({"type": "http.response.body", "body": body, "more_body": True})
@@ -76,7 +76,9 @@ async def event_stream(
                 await on_close()
 
 
-async def _payload(event: dict[str, Any], session_id: str) -> dict[str, Any] | None:
+async def stream_payload(event: dict[str, Any], session_id: str) -> dict[str, Any] | None:
+    """The JSON-RPC message a channel-layer event becomes on this session's stream, if any (resource updates only
+    for the URIs the session subscribed to)."""
     if event.get("type") == NOTIFY_EVENT:
         message: dict[str, Any] = event["message"]
         return message

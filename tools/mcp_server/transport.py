@@ -176,23 +176,28 @@ async def reply_route(session_id: str, message: types.JSONRPCMessage) -> None:
         address = reply_address_of(message.id) if message.id is not None else None
     else:
         request_id = (message.params or {}).get("requestId") if isinstance(message, types.JSONRPCNotification) else None
-        address = await inflight_address(session_id, request_id) if request_id is not None else None
+        address = await sessions.inflight_get(session_id, request_id) if request_id is not None else None
     if address and address.startswith("specific.") and "|" in address:
         channel, token = address.rsplit("|", 1)
         payload = {"type": REPLY_EVENT, "session": session_id, "exchange": token, "message": _dump(message)}
         await layer.send(channel, payload)
 
 
-async def inflight_register(session_id: str, request_id: Any, address: str) -> None:
-    await sessions.inflight_set(session_id, str(request_id), address)
-
-
-async def inflight_forget(session_id: str, request_id: Any) -> None:
-    await sessions.inflight_delete(session_id, str(request_id))
-
-
-async def inflight_address(session_id: str, request_id: Any) -> str | None:
-    return await sessions.inflight_get(session_id, str(request_id))
+async def session_of(caller: Caller, session_id: str, *, transport: str | None = None) -> sessions.SessionRecord:
+    """The caller's session `session_id`, and the caller now speaks in it. An unknown, expired or closed session and
+    one that another key opened get the same 404: a key learns nothing about sessions that are not its own."""
+    record = await sessions.session_get(session_id)
+    key_id = str(caller.api_key.id) if caller.api_key is not None else None
+    if (
+        record is None
+        or record.key_id != key_id
+        or record.workspace_id != str(caller.workspace_id)
+        or (transport is not None and record.transport != transport)
+    ):
+        raise HttpError(404, "session_not_found", "Session not found: it expired or was closed. Initialize again.")
+    caller.session_id = record.id
+    caller.log_level = record.log_level
+    return record
 
 
 class _ReplyRouter:

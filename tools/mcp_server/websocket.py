@@ -22,18 +22,15 @@ from tools.mcp_server import sessions
 from tools.mcp_server.caller import Caller, caller_reset, caller_set
 from tools.mcp_server.core import Exchange, Peer, exchange_run
 from tools.mcp_server.runtime import runtime
-from tools.mcp_server.streams import RESOURCE_UPDATED_EVENT
+from tools.mcp_server.streams import stream_payload
 from tools.mcp_server.transport import (
     ALL_GROUP,
-    NOTIFY_EVENT,
     HttpError,
     Inbox,
     Receive,
     Send,
     authenticate,
     headers_of,
-    inflight_forget,
-    inflight_register,
     message_bytes,
     notify_groups_join,
     notify_groups_leave,
@@ -151,7 +148,7 @@ class _Connection:
         inbox = Inbox(self.record.id)
         address = await inbox.open()
         if address:
-            await inflight_register(self.record.id, message.id, address)
+            await sessions.inflight_set(self.record.id, message.id, address)
         try:
             async with anyio.create_task_group() as group:
                 await exchange_run(
@@ -172,7 +169,7 @@ class _Connection:
             inbox.close()
             if address:
                 with anyio.CancelScope(shield=True):
-                    await inflight_forget(self.record.id, message.id)
+                    await sessions.inflight_delete(self.record.id, message.id)
 
     async def _initialized(self, negotiated: Peer) -> None:
         self.peer = negotiated
@@ -186,14 +183,9 @@ class _Connection:
                 logger.warning("mcp.websocket_receive_failed", exc_info=True)
                 await anyio.sleep(0.2)
                 continue
-            if event.get("type") == NOTIFY_EVENT:
-                await self.write(event["message"])
-            elif event.get("type") == RESOURCE_UPDATED_EVENT:
-                record = await sessions.session_get(self.record.id)
-                if record is not None and event["uri"] in record.subscriptions:
-                    await self.write(
-                        {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": event["uri"]}}
-                    )
+            payload = await stream_payload(event, self.record.id)
+            if payload is not None:
+                await self.write(payload)
 
 
 def _error(request_id: Any, code: int, message: str) -> dict[str, Any]:
