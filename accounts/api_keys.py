@@ -27,6 +27,7 @@ from accounts.errors import ApiKeyLimitReached, ApiKeyNotActive, InvalidApiKey
 from accounts.limits import active_key_limit
 from accounts.models import ApiKey, Membership, Role, SecurityLevel, Workspace
 from core.audit import audit_record
+from core.epoch import access_epoch_bump_on_commit
 from core.errors import InvalidInput
 
 KEY_PREFIX = "tp_live_"
@@ -162,6 +163,7 @@ def api_key_issue(
 
 def _forget_on_commit(prefix: str) -> None:
     transaction.on_commit(lambda: cache.delete(_cache_key(prefix)))
+    access_epoch_bump_on_commit()  # processes that keep keys in memory (the MCP fast path) read them again
 
 
 @transaction.atomic
@@ -231,6 +233,7 @@ def api_key_cache_forget_workspace(*, workspace: Workspace) -> None:
     """Drop cached entries of every key of a workspace about to be deleted."""
     prefixes = list(ApiKey.objects.filter(workspace=workspace).values_list("prefix", flat=True))
     transaction.on_commit(lambda: cache.delete_many([_cache_key(prefix) for prefix in prefixes]))
+    access_epoch_bump_on_commit()
 
 
 def _load(prefix: str) -> AuthenticatedKey | None:
@@ -274,6 +277,11 @@ def api_key_authenticate(*, raw_key: str) -> AuthenticatedKey:
         raise InvalidApiKey("This API key has expired. Create a new key in the console.")
     _touch(record, now)
     return record
+
+
+def api_key_touch(record: AuthenticatedKey) -> None:
+    """Record a use of the key (for callers that authenticate from their own memory, like the MCP fast path)."""
+    _touch(record, timezone.now())
 
 
 def _touch(record: AuthenticatedKey, now: datetime) -> None:

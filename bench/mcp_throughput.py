@@ -106,14 +106,20 @@ def run(arguments: argparse.Namespace) -> None:
     print(f"machine: {machine}, Python {platform.python_version()}")
     print(f"command: {' '.join(sys.argv)}")
     environment = {**os.environ, "DATABASE_URL": database_url(connection), "REDIS_URL": settings.REDIS_URL}
-    toolport_port, reference_port = _free_port(), _free_port()
-    toolport = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(toolport_port), "config.asgi:application"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    from core.asgi_server import SERVERS, asgi_server_command
+
+    ports = {server: _free_port() for server in SERVERS}
+    servers = {
+        server: subprocess.Popen(
+            asgi_server_command("127.0.0.1", port, server),
+            cwd=ROOT,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for server, port in ports.items()
+    }
+    reference_port = _free_port()
     reference = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "reference_server.py"), "--port", str(reference_port)],
         cwd=ROOT,
@@ -121,30 +127,22 @@ def run(arguments: argparse.Namespace) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        toolport_url = f"http://127.0.0.1:{toolport_port}/mcp"
         reference_url = f"http://127.0.0.1:{reference_port}/mcp"
-        _wait(f"http://127.0.0.1:{toolport_port}/healthz")
         _wait_port(reference_port)
-        session = _initialize(toolport_url, key)
         base = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
         runs = {
             "reference (SDK MCPServer, stateless JSON, uvicorn)": (
                 reference_url,
                 CALL,
                 {**base, "MCP-Protocol-Version": "2025-06-18"},
-            ),
-            "Toolport /mcp, session (2025-06-18), daphne": (
-                toolport_url,
-                CALL,
-                {
-                    **base,
-                    "MCP-Protocol-Version": "2025-06-18",
-                    "Authorization": f"Bearer {key}",
-                    "Mcp-Session-Id": session,
-                },
-            ),
-            "Toolport /mcp, stateless (2026-07-28), daphne": (
-                toolport_url,
+            )
+        }
+        for server, port in ports.items():
+            url = f"http://127.0.0.1:{port}/mcp"
+            _wait(f"http://127.0.0.1:{port}/healthz")
+            session = _initialize(url, key)
+            runs[f"Toolport, stateless (2026-07-28), {server}"] = (
+                url,
                 MODERN_CALL,
                 {
                     **base,
@@ -153,8 +151,17 @@ def run(arguments: argparse.Namespace) -> None:
                     "Mcp-Name": "echo",
                     "Authorization": f"Bearer {key}",
                 },
-            ),
-        }
+            )
+            runs[f"Toolport, session (2025-06-18), {server}"] = (
+                url,
+                CALL,
+                {
+                    **base,
+                    "MCP-Protocol-Version": "2025-06-18",
+                    "Authorization": f"Bearer {key}",
+                    "Mcp-Session-Id": session,
+                },
+            )
         _check(runs)
         print(f"\nclosed loop: wrk -t1 -c{arguments.connections} -d{arguments.seconds}s, tools/call of an echo tool")
         results = {}
@@ -168,22 +175,23 @@ def run(arguments: argparse.Namespace) -> None:
         for label, (rps, *_rest) in list(results.items())[1:]:
             print(f"  {label:<52} {rps / reference_rps:.2f}x the reference")
 
-        label = "Toolport /mcp, session (2025-06-18), daphne"
-        rate = max(1, int(results[label][0] / 2))
-        url, body, headers = runs[label]
-        p50, p95, p99, errors = asyncio.run(_open_loop(url, body, headers, rate, arguments.seconds))
         print(
-            f"\nopen loop at half of Toolport's max ({rate} rps, {arguments.seconds} s, session mode): "
-            f"p50 {p50:.2f} ms  p95 {p95:.2f} ms  p99 {p99:.2f} ms  errors {errors}"
+            f"\nopen loop at half of each Toolport run's max ({arguments.seconds} s; latency from the scheduled start):"
         )
+        for label, (url, body, headers) in list(runs.items())[1:]:
+            rate = max(1, int(results[label][0] / 2))
+            p50, p95, p99, errors = asyncio.run(_open_loop(url, body, headers, rate, arguments.seconds))
+            figures = f"p50 {p50:6.2f} ms  p95 {p95:6.2f} ms  p99 {p99:6.2f} ms  errors {errors}"
+            print(f"  {label:<52} {rate:8d} rps   {figures}")
 
         counts = [int(part) for part in arguments.idle.split(",") if part.strip()]
         if counts:
-            print("\nidle sessions held by one Toolport process (RSS of the daphne process):")
-            for transport in ("sse", "websocket"):
-                asyncio.run(_idle(transport, toolport_port, key, counts, toolport.pid))
+            for server, port in ports.items():
+                print(f"\nidle sessions held by one Toolport process ({server}; RSS of the server process):")
+                for transport in ("sse", "websocket"):
+                    asyncio.run(_idle(transport, port, key, counts, servers[server].pid))
     finally:
-        for process in (toolport, reference):
+        for process in (*servers.values(), reference):
             process.terminate()
             try:
                 process.wait(30)

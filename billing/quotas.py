@@ -42,6 +42,7 @@ from billing.models import (
     UsageEntry,
     UsageFlushCursor,
 )
+from core.epoch import access_epoch_bump
 from core.errors import LimitReached
 
 POLICY_CACHE_SECONDS = 10
@@ -181,9 +182,11 @@ def quota_policy(*, workspace_id: UUID) -> QuotaPolicy:
 
 
 def quota_policy_forget(*, workspace_id: UUID) -> None:
-    """Drop this process's cached policy (after a plan change); other processes refresh within the cache time."""
+    """Drop this process's cached policy (after a plan change); other processes refresh within the cache time, and
+    those that keep plans with their caches (the MCP fast path) at once, through the access epoch."""
     with _policies_lock:
         _policies.pop(workspace_id, None)
+    access_epoch_bump()
 
 
 def upgrade_url(workspace_id: UUID) -> str:
@@ -331,7 +334,7 @@ def _status(policy: QuotaPolicy, metric: str, used: int) -> QuotaStatus:
     return QuotaStatus(metric=metric, limit=policy.limit(metric), used=used, resets_at=policy.period_end)
 
 
-def _exceeded(policy: QuotaPolicy, metric: str, used: int) -> QuotaExceeded:
+def quota_exceeded(policy: QuotaPolicy, metric: str, used: int) -> QuotaExceeded:
     limit = policy.limit(metric)
     assert limit is not None
     return QuotaExceeded(
@@ -354,7 +357,7 @@ def quota_check(*, workspace_id: UUID, metric: str, amount: int = 1) -> QuotaSta
     used = _stored_bytes(workspace_id) if metric == Metric.STORAGE_BYTES else counters().used(policy, metric)
     limit = policy.limit(metric)
     if limit is not None and used + amount > limit:
-        raise _exceeded(policy, metric, used)
+        raise quota_exceeded(policy, metric, used)
     return _status(policy, metric, used)
 
 
@@ -366,12 +369,18 @@ def usage_consume(*, workspace_id: UUID, metric: str, amount: int = 1) -> QuotaS
     policy = quota_policy(workspace_id=workspace_id)
     admitted, used = counters().consume(policy, metric, amount)
     if not admitted:
-        raise _exceeded(policy, metric, used)
-    _notice_if_crossed(policy, metric, before=used - amount, after=used)
+        raise quota_exceeded(policy, metric, used)
+    quota_notice_if_crossed(policy, metric, before=used - amount, after=used)
     return _status(policy, metric, used)
 
 
-def _notice_if_crossed(policy: QuotaPolicy, metric: str, *, before: int, after: int) -> None:
+def quota_notice_due(policy: QuotaPolicy, metric: str, *, before: int, after: int) -> bool:
+    """Did this consumption cross a notice threshold? (Cheap: async callers check before going to a thread.)"""
+    limit = policy.limit(metric)
+    return bool(limit) and any(before * 100 < threshold * limit <= after * 100 for threshold in NOTICE_THRESHOLDS)  # type: ignore[operator]
+
+
+def quota_notice_if_crossed(policy: QuotaPolicy, metric: str, *, before: int, after: int) -> None:
     """Admission is exact, so exactly one consumption crosses each threshold; it queues the owners' email."""
     limit = policy.limit(metric)
     if not limit:

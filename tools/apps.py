@@ -15,6 +15,7 @@ class ToolsConfig(AppConfig):
         from tools.mcp_server.notifications import list_changed_announce
 
         registry_changed_subscribe(list_changed_announce)
+        registry_changed_subscribe(_access_epoch_bump)
 
         from accounts.navigation import key_panel_register
         from tools.mcp_server.clients import key_page_panel
@@ -27,6 +28,13 @@ class ToolsConfig(AppConfig):
             from tools.mcp_server import conformance  # noqa: F401 - registers the conformance fixture
 
         post_migrate.connect(_sync_builtins, sender=self, dispatch_uid="tools.sync_builtins")
+
+
+def _access_epoch_bump(kind: str, workspace_id: object) -> None:
+    """A registry change (already committed) invalidates the tool snapshots the MCP fast path keeps."""
+    from core.epoch import access_epoch_bump
+
+    access_epoch_bump()
 
 
 def _sync_builtins(**kwargs: object) -> None:

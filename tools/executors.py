@@ -58,6 +58,10 @@ def _validator(tool: Tool) -> jsonschema.Draft202012Validator:
     return validator
 
 
+def arguments_valid(tool: Tool, arguments: dict[str, Any]) -> bool:
+    return bool(_validator(tool).is_valid(arguments))
+
+
 def arguments_error(tool: Tool, arguments: dict[str, Any]) -> str | None:
     error = jsonschema.exceptions.best_match(_validator(tool).iter_errors(arguments))
     if error is None:

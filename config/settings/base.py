@@ -57,6 +57,8 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
+# The ASGI server of `make run` and the test servers: "uvicorn" (uvloop + httptools, the faster) or "daphne".
+ASGI_SERVER = env.str("ASGI_SERVER", default="uvicorn")
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -214,6 +216,11 @@ MCP_KEEPALIVE_SECONDS = env.float("MCP_KEEPALIVE_SECONDS", default=30.0)
 MCP_REQUEST_MAX_SECONDS = env.int("MCP_REQUEST_MAX_SECONDS", default=60 * 60)
 MCP_PAGE_SIZE = env.int("MCP_PAGE_SIZE", default=100)
 MCP_REDIS_PREFIX = env.str("MCP_REDIS_PREFIX", default="toolport:mcp")
+# The fast path for stateless tools/call of built-in tools (tools.mcp_server.fastpath; needs REDIS_URL). Keys, plans
+# and visible tools are kept in memory for at most MCP_FAST_PATH_CACHE_SECONDS; changes apply at once regardless
+# (core.epoch).
+MCP_FAST_PATH = env.bool("MCP_FAST_PATH", default=True)
+MCP_FAST_PATH_CACHE_SECONDS = env.int("MCP_FAST_PATH_CACHE_SECONDS", default=30)
 # Browser origins allowed to call /mcp besides the server's own (e.g. "https://inspector.example.com").
 MCP_ALLOWED_ORIGINS: list[str] = env.list("MCP_ALLOWED_ORIGINS", default=[])
 # Conformance test mode only: requests without a key are served as this fixture workspace. Never set in production.

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from django.db import connection
 
+from core.asgi_server import asgi_server_command
 from core.database import database_url
 from core.embedded.paths import BASE_DIR
 
@@ -119,10 +120,11 @@ class Daphne:
         return time.monotonic() - started
 
 
-def daphne_start(**environment: str) -> Daphne:
+def daphne_start(asgi_server: str | None = None, **environment: str) -> Daphne:
+    """The product's ASGI server (settings.ASGI_SERVER unless `asgi_server` names one) on a free port."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        asgi_server_command("127.0.0.1", port, asgi_server),
         cwd=BASE_DIR,
         env={
             **os.environ,
@@ -140,6 +142,6 @@ def daphne_start(**environment: str) -> Daphne:
             return server
         except httpx.TransportError:
             if process.poll() is not None:
-                raise RuntimeError("daphne exited while starting") from None
+                raise RuntimeError("the ASGI server exited while starting") from None
             time.sleep(0.1)
-    raise RuntimeError("daphne did not start")
+    raise RuntimeError("the ASGI server did not start")

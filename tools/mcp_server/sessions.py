@@ -236,20 +236,28 @@ async def session_delete(record: SessionRecord) -> None:
 # --- rate limit ------------------------------------------------------------------------------------------------------
 
 
+def rate_limit_key(key_id: Any, now: float) -> str:
+    """The counter of this key's requests in the minute of `now` (the fast path counts in the same one)."""
+    return _key("rpm", str(key_id), str(int(now // 60)))
+
+
+def rate_limited(limit: int, now: float) -> RateLimited:
+    error = RateLimited(
+        f"This API key made more than {limit} requests this minute, the most its plan allows. "
+        "Wait for the next minute, or upgrade the plan for a higher rate."
+    )
+    error.retry_after = max(1, int(60 - now % 60))
+    return error
+
+
 async def rate_limit_check(*, key_id: Any, limit: int | None) -> None:
     """Count one request of this key in the current minute; RateLimited (with Retry-After) beyond the plan's rate."""
     if limit is None or key_id is None:
         return
     now = time.time()
-    minute = int(now // 60)
-    count = await _store().incr(_key("rpm", str(key_id), str(minute)), 120)
+    count = await _store().incr(rate_limit_key(key_id, now), 120)
     if count > limit:
-        error = RateLimited(
-            f"This API key made more than {limit} requests this minute, the most its plan allows. "
-            "Wait for the next minute, or upgrade the plan for a higher rate."
-        )
-        error.retry_after = max(1, int(60 - now % 60))
-        raise error
+        raise rate_limited(limit, now)
 
 
 # --- requests in flight (so a cancellation finds the exchange serving the request) -----------------------------------

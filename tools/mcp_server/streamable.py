@@ -19,7 +19,7 @@ from mcp.server._streamable_http_modern import handle_modern_request
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from core.errors import LimitReached, error_body
-from tools.mcp_server import sessions
+from tools.mcp_server import fastpath, sessions
 from tools.mcp_server.caller import Caller, caller_reset, caller_set
 from tools.mcp_server.core import Exchange, Peer, exchange_run
 from tools.mcp_server.runtime import runtime
@@ -79,10 +79,16 @@ async def streamable_http_app(scope: dict[str, Any], receive: Receive, send: Sen
             raise HttpError(
                 405, "method_not_allowed", "Use POST, GET or DELETE.", headers={"Allow": "GET, POST, DELETE"}
             )
-        auth = await authenticate(scope, headers, "streamable-http")
         version = headers.get("mcp-protocol-version")
-        if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
-            await _modern(auth.caller, scope, receive, send)
+        modern = version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS
+        body: bytes | None = None
+        if modern and method == "POST" and fastpath.enabled():
+            body = await body_read(receive)
+            if await fastpath.fast_tool_call(scope, headers, body, send):
+                return
+        auth = await authenticate(scope, headers, "streamable-http")
+        if modern:
+            await _modern(auth.caller, scope, receive, send, body)
         elif method == "POST":
             await _post(auth, headers, receive, send)
         elif method == "GET":
@@ -95,9 +101,12 @@ async def streamable_http_app(scope: dict[str, Any], receive: Receive, send: Sen
         await respond_error(send, error)
 
 
-async def _modern(caller: Caller, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+async def _modern(
+    caller: Caller, scope: dict[str, Any], receive: Receive, send: Send, body: bytes | None = None
+) -> None:
     """A stateless 2026-07-28 request: the SDK's single-exchange entry, over a body we already bounded."""
-    body = await body_read(receive) if scope["method"] == "POST" else b""
+    if body is None:
+        body = await body_read(receive) if scope["method"] == "POST" else b""
     replayed = False
 
     async def replay() -> dict[str, Any]:

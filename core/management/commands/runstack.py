@@ -1,4 +1,5 @@
-"""Run the whole product locally: embedded PostgreSQL, migrations, demo data, daphne, a Celery worker and beat.
+"""Run the whole product locally: embedded PostgreSQL, migrations, demo data, the ASGI server (uvicorn, or daphne:
+ASGI_SERVER), a Celery worker and beat.
 
 Ctrl-C (or SIGTERM) stops every process this command started, PostgreSQL included; the data under var/ stays.
 """
@@ -12,11 +13,11 @@ import sys
 import time
 from typing import Any
 
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from core.asgi_server import asgi_server_command
 from core.database import PgvectorUnavailable, pgvector_require_available
 from core.embedded.postgres import EmbeddedPostgres, EmbeddedPostgresError
 
@@ -43,19 +44,7 @@ class Command(BaseCommand):
         try:
             self._start_database()
             self._prepare_database()
-            self._spawn(
-                "web",
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    host,
-                    "-p",
-                    str(port),
-                    settings.ASGI_APPLICATION.replace(".application", ":application"),
-                ],
-            )
+            self._spawn("web", asgi_server_command(host, port))
             if not no_worker:
                 self._spawn(
                     "worker",
