@@ -6,12 +6,12 @@ The core is async (`tool_call_async`, what the MCP endpoint awaits); sync code (
 through `sync_to_async`. `tool_call` is the same thing for sync callers (console, REST API, Celery).
 """
 
+import asyncio
 import inspect
 import json
 from typing import Any
 from urllib.parse import quote
 
-import anyio
 import httpx
 import jsonschema
 from asgiref.sync import async_to_sync
@@ -103,7 +103,7 @@ async def tool_execute(
 ) -> ToolResult:
     """Run a tool that was already admitted (or that staff test from the admin), under its timeout."""
     try:
-        with anyio.fail_after(tool.timeout_seconds):
+        async with asyncio.timeout(tool.timeout_seconds):  # (asyncio's: a fraction of anyio.fail_after's cost)
             return await _execute(tool, context, arguments, reuse_connections)
     except TimeoutError:
         return ToolResult(text=f"{tool.name} did not finish within {tool.timeout_seconds} s.", is_error=True)

@@ -100,7 +100,7 @@ class ProductProcess:
 
 
 @dataclass
-class Daphne:
+class AsgiServer:
     port: int
     process: subprocess.Popen
 
@@ -120,7 +120,7 @@ class Daphne:
         return time.monotonic() - started
 
 
-def daphne_start(asgi_server: str | None = None, **environment: str) -> Daphne:
+def asgi_server_start(asgi_server: str | None = None, **environment: str) -> AsgiServer:
     """The product's ASGI server (settings.ASGI_SERVER unless `asgi_server` names one) on a free port."""
     port = free_port()
     process = subprocess.Popen(
@@ -134,7 +134,7 @@ def daphne_start(asgi_server: str | None = None, **environment: str) -> Daphne:
         },
         stdout=subprocess.DEVNULL,
     )
-    server = Daphne(port, process)
+    server = AsgiServer(port, process)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

@@ -8,15 +8,15 @@ import pytest
 from accounts import api_keys
 from accounts.models import Role
 from accounts.tests.factories import issue_key, workspace_with
-from tests.integration.conftest import daphne_start
+from tests.integration.conftest import asgi_server_start
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def second_server():
-    """daphne serving Toolport from another process, on the test database and the same Redis."""
-    server = daphne_start()
+    """The ASGI server serving Toolport from another process, on the test database and the same Redis."""
+    server = asgi_server_start()
     yield server.base
     server.stop()
 

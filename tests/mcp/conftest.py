@@ -1,5 +1,5 @@
-"""The MCP endpoint as clients meet it: daphne in its own process (on the test database and the suite's Redis),
-spoken to with the official SDK clients."""
+"""The MCP endpoint as clients meet it: the ASGI server (settings.ASGI_SERVER) in its own process, on the test database
+and the suite's Redis, spoken to with the official SDK clients."""
 
 import json
 from collections.abc import AsyncIterator, Iterator
@@ -20,15 +20,15 @@ from accounts.models import Role
 from accounts.tests.factories import issue_key, workspace_with
 from billing.models import Plan, Tier
 from billing.quotas import billing_account_get
-from tests.integration.conftest import Daphne, daphne_start
+from tests.integration.conftest import AsgiServer, asgi_server_start
 from tools import services
 from tools.models import Tool, ToolKind
 
 
 @pytest.fixture(scope="module")
-def daphne(django_db_setup, django_db_blocker) -> Iterator[Daphne]:
+def mcp_server(django_db_setup, django_db_blocker) -> Iterator[AsgiServer]:
     with django_db_blocker.unblock():
-        server = daphne_start()
+        server = asgi_server_start()
     yield server
     if server.process.poll() is None:
         server.stop()

@@ -25,75 +25,75 @@ INITIALIZE: dict[str, Any] = {
 }
 
 
-def _post(daphne, key: str | None, body: object, **headers: str) -> httpx.Response:
+def _post(mcp_server, key: str | None, body: object, **headers: str) -> httpx.Response:
     headers = {"Accept": ACCEPT, **headers}
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    return httpx.post(daphne.url, json=body, headers=headers, timeout=30)
+    return httpx.post(mcp_server.url, json=body, headers=headers, timeout=30)
 
 
-def _initialize(daphne, key: str) -> str:
-    response = _post(daphne, key, INITIALIZE)
+def _initialize(mcp_server, key: str) -> str:
+    response = _post(mcp_server, key, INITIALIZE)
     assert response.status_code == 200, response.text
     return response.headers["Mcp-Session-Id"]
 
 
-def test_a_session_belongs_to_the_key_that_opened_it(daphne):
+def test_a_session_belongs_to_the_key_that_opened_it(mcp_server):
     tenant = tenant_make()
-    session = _initialize(daphne, tenant.key)
+    session = _initialize(mcp_server, tenant.key)
     ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
 
-    assert _post(daphne, tenant.key, ping, **{"Mcp-Session-Id": session}).json()["result"] == {}
-    stolen = _post(daphne, tenant.other_key, ping, **{"Mcp-Session-Id": session})
+    assert _post(mcp_server, tenant.key, ping, **{"Mcp-Session-Id": session}).json()["result"] == {}
+    stolen = _post(mcp_server, tenant.other_key, ping, **{"Mcp-Session-Id": session})
     assert stolen.status_code == 404
-    assert _post(daphne, tenant.key, ping).status_code == 400  # no session id at all
+    assert _post(mcp_server, tenant.key, ping).status_code == 400  # no session id at all
 
-    closed = httpx.delete(daphne.url, headers={"Authorization": f"Bearer {tenant.key}", "Mcp-Session-Id": session})
+    closed = httpx.delete(mcp_server.url, headers={"Authorization": f"Bearer {tenant.key}", "Mcp-Session-Id": session})
     assert closed.status_code == 200
-    assert _post(daphne, tenant.key, ping, **{"Mcp-Session-Id": session}).status_code == 404
+    assert _post(mcp_server, tenant.key, ping, **{"Mcp-Session-Id": session}).status_code == 404
 
 
-def test_foreign_hosts_and_origins_are_refused(daphne):
+def test_foreign_hosts_and_origins_are_refused(mcp_server):
     tenant = tenant_make()
-    assert _post(daphne, tenant.key, INITIALIZE, Host="evil.example.com").status_code == 403
-    assert _post(daphne, tenant.key, INITIALIZE, Origin="http://evil.example.com").status_code == 403
-    assert _post(daphne, tenant.key, INITIALIZE, Origin=f"http://127.0.0.1:{daphne.port}").status_code == 200
+    assert _post(mcp_server, tenant.key, INITIALIZE, Host="evil.example.com").status_code == 403
+    assert _post(mcp_server, tenant.key, INITIALIZE, Origin="http://evil.example.com").status_code == 403
+    assert _post(mcp_server, tenant.key, INITIALIZE, Origin=f"http://127.0.0.1:{mcp_server.port}").status_code == 200
 
 
-def test_a_body_over_one_mebibyte_is_refused_with_413(daphne):
+def test_a_body_over_one_mebibyte_is_refused_with_413(mcp_server):
     tenant = tenant_make()
     huge = {**INITIALIZE, "params": {**INITIALIZE["params"], "padding": "x" * (1024 * 1024 + 1)}}
-    assert _post(daphne, tenant.key, huge).status_code == 413
+    assert _post(mcp_server, tenant.key, huge).status_code == 413
 
 
-def test_the_plans_rate_per_key_is_enforced_with_retry_after(daphne):
+def test_the_plans_rate_per_key_is_enforced_with_retry_after(mcp_server):
     tenant = tenant_make(Tier.FREE, requests_per_minute_per_key=3)
-    statuses = [_post(daphne, tenant.key, INITIALIZE).status_code for _ in range(3)]
-    refused = _post(daphne, tenant.key, INITIALIZE)
+    statuses = [_post(mcp_server, tenant.key, INITIALIZE).status_code for _ in range(3)]
+    refused = _post(mcp_server, tenant.key, INITIALIZE)
     if statuses != [200, 200, 200]:  # the minute turned over between requests: try once more
-        statuses = [_post(daphne, tenant.key, INITIALIZE).status_code for _ in range(3)]
-        refused = _post(daphne, tenant.key, INITIALIZE)
+        statuses = [_post(mcp_server, tenant.key, INITIALIZE).status_code for _ in range(3)]
+        refused = _post(mcp_server, tenant.key, INITIALIZE)
     assert refused.status_code == 429
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
     assert "requests this minute" in refused.json()["message"]
 
 
-def test_the_plans_open_sessions_per_key_are_enforced(daphne):
+def test_the_plans_open_sessions_per_key_are_enforced(mcp_server):
     tenant = tenant_make(Tier.FREE, max_concurrent_sessions=1)
-    first = _initialize(daphne, tenant.key)
-    second = _post(daphne, tenant.key, INITIALIZE)
+    first = _initialize(mcp_server, tenant.key)
+    second = _post(mcp_server, tenant.key, INITIALIZE)
     assert second.status_code == 429
     assert "open MCP sessions" in second.json()["message"]
-    httpx.delete(daphne.url, headers={"Authorization": f"Bearer {tenant.key}", "Mcp-Session-Id": first})
-    assert _post(daphne, tenant.key, INITIALIZE).status_code == 200
+    httpx.delete(mcp_server.url, headers={"Authorization": f"Bearer {tenant.key}", "Mcp-Session-Id": first})
+    assert _post(mcp_server, tenant.key, INITIALIZE).status_code == 200
 
 
-def test_a_quota_spent_mid_session_is_an_error_naming_limit_reset_and_upgrade(daphne):
+def test_a_quota_spent_mid_session_is_an_error_naming_limit_reset_and_upgrade(mcp_server):
     tenant = tenant_make(Tier.FREE, api_calls_per_month=1)
 
     async def session():
         async with Client(
-            streamable_http_client(daphne.url, http_client=http_client(tenant.key)), mode="legacy", cache=None
+            streamable_http_client(mcp_server.url, http_client=http_client(tenant.key)), mode="legacy", cache=None
         ) as client:
             first = await client.call_tool("whoami", {})
             with pytest.raises(MCPError) as refused:
@@ -113,7 +113,7 @@ def test_a_quota_spent_mid_session_is_an_error_naming_limit_reset_and_upgrade(da
     assert "no_such_tool" in unknown.message
 
 
-def test_a_registry_change_reaches_live_sessions_as_list_changed(daphne):
+def test_a_registry_change_reaches_live_sessions_as_list_changed(mcp_server):
     tenant = tenant_make()
     received: list[object] = []
 
@@ -122,7 +122,7 @@ def test_a_registry_change_reaches_live_sessions_as_list_changed(daphne):
             received.append(message)
 
     async def session():
-        transport = streamable_http_client(daphne.url, http_client=http_client(tenant.key))
+        transport = streamable_http_client(mcp_server.url, http_client=http_client(tenant.key))
         async with Client(transport, mode="legacy", cache=None, message_handler=handler) as client:
             await anyio.sleep(0.5)  # the client opens its notification stream (GET) after initialize
             await anyio.to_thread.run_sync(global_tool_add, "fresh_tool")

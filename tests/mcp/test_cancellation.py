@@ -7,7 +7,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.integration.conftest import daphne_start
+from tests.integration.conftest import asgi_server_start
 from tests.mcp.conftest import http_client, tenant_make
 from tools.models import UpstreamServer
 from tools.tests.conftest import UpstreamProcess, free_port
@@ -21,7 +21,7 @@ def upstream_and_daphne(settings):
     upstream = UpstreamProcess(free_port()).start()
     allowed = f"127.0.0.1:{upstream.port}"
     settings.OUTBOUND_ALLOWED_HOSTS = [allowed]
-    server = daphne_start(OUTBOUND_ALLOWED_HOSTS=allowed)
+    server = asgi_server_start(OUTBOUND_ALLOWED_HOSTS=allowed)
     yield upstream, server
     server.stop()
     upstream.stop()

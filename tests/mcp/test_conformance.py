@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.embedded.paths import BASE_DIR
-from tests.mcp.conftest import daphne_start
+from tests.mcp.conftest import asgi_server_start
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -23,7 +23,7 @@ def test_the_official_conformance_suite_passes_every_active_scenario(tmp_path: P
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    server = daphne_start(DJANGO_SETTINGS_MODULE="config.settings.conformance")
+    server = asgi_server_start(DJANGO_SETTINGS_MODULE="config.settings.conformance")
     try:
         run = subprocess.run(
             [str(NODE), str(CLI), "server", "--url", f"http://127.0.0.1:{server.port}/mcp", "--suite", "active"],

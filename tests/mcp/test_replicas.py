@@ -1,5 +1,5 @@
-"""Two daphne processes sharing PostgreSQL and Redis behave as one endpoint, and a process with sessions open stops
-promptly on SIGTERM."""
+"""Two server processes sharing PostgreSQL and Redis behave as one endpoint (one runs daphne, the other uvicorn: the
+product supports both), and a process with sessions open stops promptly on SIGTERM under either server."""
 
 import time
 from typing import Any
@@ -13,7 +13,7 @@ from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.integration.conftest import daphne_start
+from tests.integration.conftest import asgi_server_start
 from tests.mcp.conftest import global_tool_add, tenant_make
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 @pytest.fixture(scope="module")
 def two_replicas(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
-        first, second = daphne_start(), daphne_start()
+        first, second = asgi_server_start("daphne"), asgi_server_start("uvicorn")
     yield first, second
     for server in (first, second):
         if server.process.poll() is None:
@@ -96,8 +96,9 @@ def test_a_streamable_session_opened_on_one_replica_goes_on_on_the_other(two_rep
     assert received  # the GET stream (on the first replica) got the change made here
 
 
-def test_sigterm_with_open_sessions_exits_within_ten_seconds():
-    server = daphne_start()
+@pytest.mark.parametrize("asgi_server", ["daphne", "uvicorn"])
+def test_sigterm_with_open_sessions_exits_within_ten_seconds(asgi_server):
+    server = asgi_server_start(asgi_server)
     tenant = tenant_make()
     headers = {"Authorization": f"Bearer {tenant.key}"}
     stream = httpx.Client(timeout=30)

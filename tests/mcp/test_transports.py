@@ -30,11 +30,11 @@ async def _use(client: Client) -> tuple[list[str], str]:
 
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
-def test_streamable_http_in_both_eras(daphne, mode):
+def test_streamable_http_in_both_eras(mcp_server, mode):
     tenant = tenant_make()
 
     async def session():
-        transport = streamable_http_client(daphne.url, http_client=http_client(tenant.key))
+        transport = streamable_http_client(mcp_server.url, http_client=http_client(tenant.key))
         async with Client(transport, mode=mode, cache=None) as client:
             return client.protocol_version, await _use(client)
 
@@ -46,12 +46,12 @@ def test_streamable_http_in_both_eras(daphne, mode):
     assert _calls(tenant.workspace_id) == 1
 
 
-def test_legacy_sse_transport(daphne):
+def test_legacy_sse_transport(mcp_server):
     tenant = tenant_make()
 
     async def session():
         headers = {"Authorization": f"Bearer {tenant.key}"}
-        async with Client(sse_client(f"{daphne.base}/sse", headers=headers), mode="legacy", cache=None) as client:
+        async with Client(sse_client(f"{mcp_server.base}/sse", headers=headers), mode="legacy", cache=None) as client:
             return await _use(client)
 
     names, text = anyio.run(session)
@@ -60,11 +60,11 @@ def test_legacy_sse_transport(daphne):
     assert _calls(tenant.workspace_id) == 1
 
 
-def test_websocket_transport(daphne):
+def test_websocket_transport(mcp_server):
     tenant = tenant_make()
 
     async def session():
-        transport = websocket_transport(f"ws://127.0.0.1:{daphne.port}/mcp/ws", tenant.key)
+        transport = websocket_transport(f"ws://127.0.0.1:{mcp_server.port}/mcp/ws", tenant.key)
         async with Client(cast(Any, transport), mode="legacy", cache=None) as client:
             return await _use(client)
 
@@ -73,14 +73,14 @@ def test_websocket_transport(daphne):
     assert "on the Free plan" in text
 
 
-def test_without_a_key_the_answer_is_401_with_the_resource_metadata(daphne):
-    response = httpx.post(daphne.url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+def test_without_a_key_the_answer_is_401_with_the_resource_metadata(mcp_server):
+    response = httpx.post(mcp_server.url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
     assert response.status_code == 401
     challenge = response.headers["WWW-Authenticate"]
-    assert challenge == f'Bearer resource_metadata="{daphne.base}/.well-known/oauth-protected-resource/mcp"'
-    metadata = httpx.get(f"{daphne.base}/.well-known/oauth-protected-resource/mcp").json()
-    assert metadata["resource"] == daphne.url
+    assert challenge == f'Bearer resource_metadata="{mcp_server.base}/.well-known/oauth-protected-resource/mcp"'
+    metadata = httpx.get(f"{mcp_server.base}/.well-known/oauth-protected-resource/mcp").json()
+    assert metadata["resource"] == mcp_server.url
     assert metadata["bearer_methods_supported"] == ["header"]
-    wrong = httpx.post(daphne.url, headers={"Authorization": "Bearer tp_live_000000000000_nope"}, json={})
+    wrong = httpx.post(mcp_server.url, headers={"Authorization": "Bearer tp_live_000000000000_nope"}, json={})
     assert wrong.status_code == 401
     assert "not a Toolport API key" in wrong.json()["message"] or "not valid" in wrong.json()["message"]

@@ -123,6 +123,28 @@ class KeyEntry:
     epoch: str
     loaded_at: float
     touched_at: float = field(default=0.0)
+    rpm_key_prefix: str = ""
+    admissions: dict[str, tuple[list[tuple[str, int]], list[str], list[Any]]] = field(default_factory=dict)
+
+    def admission(self, tool: Tool) -> tuple[list[tuple[str, int]], list[str], list[Any]]:
+        """The admission script's metrics, keys (but the minute's rate counter) and arguments for `tool`; the
+        same for every call of the tool until the caches are read again, so they are built once."""
+        made = self.admissions.get(tool.name)
+        if made is None:
+            policy, backend = self.policy, counters()
+            metrics = [(str(Metric.API_CALLS), 1)]
+            if tool.ai_operation_cost:
+                metrics.append((str(Metric.AI_OPERATIONS), tool.ai_operation_cost))
+            keys = [access_epoch_key(), *(backend.key(policy, metric) for metric, _ in metrics)]  # type: ignore[attr-defined]
+            keys.append(backend.stream)  # type: ignore[attr-defined]
+            rpm = policy.requests_per_minute_per_key
+            arguments: list[Any] = [self.epoch, -1 if rpm is None else rpm, str(policy.workspace_id)]
+            arguments.append(policy.period_start.isoformat())
+            for metric, amount in metrics:
+                limit = policy.limit(metric)
+                arguments += [metric, amount, -1 if limit is None else limit]
+            made = self.admissions[tool.name] = (metrics, keys, arguments)
+        return made
 
 
 class _State:
@@ -183,7 +205,7 @@ async def _serve(scope: dict[str, Any], headers: dict[str, str], body: bytes, se
     result = await tool_execute(fast.tool, context, arguments, reuse_connections=True)
     del route  # the envelope's version and client info change nothing in a tool result
     payload = _result_payload(result)
-    payload["_meta"] = {SERVER_INFO_META_KEY: (await runtime()).server.server_info_stamp}  # as the SDK stamps it
+    payload["_meta"] = {SERVER_INFO_META_KEY: await _server_info()}  # as the SDK stamps 2026-era results
     await _respond(send, 200, _dumps({"jsonrpc": "2.0", "id": request_id, "result": payload}))
     _touch_later(entry)
     return True
@@ -285,7 +307,14 @@ def _load(raw_key: str, epoch: str | None) -> KeyEntry:
         builtin = builtin_get(tool.builtin_name or tool.name) if tool.kind == ToolKind.BUILTIN else None
         headers_declared = "x-mcp-header" in json.dumps(tool.input_schema)
         tools[tool.name] = FastTool(tool, builtin.function) if builtin and not headers_declared else None
-    return KeyEntry(key=key, policy=policy, tools=tools, epoch=epoch or "0", loaded_at=time.monotonic())
+    return KeyEntry(
+        key=key,
+        policy=policy,
+        tools=tools,
+        epoch=epoch or "0",
+        loaded_at=time.monotonic(),
+        rpm_key_prefix=rate_limit_key(key.id, 0)[: -len("0")],
+    )
 
 
 def _touch_later(entry: KeyEntry) -> None:
@@ -308,6 +337,7 @@ def _redis() -> aioredis.Redis:
     if client is None:
         for stale in [known for known in _clients if known.is_closed()]:
             _clients.pop(stale, None)
+            _admissions.pop(stale, None)
         client = _clients[loop] = aioredis.Redis.from_url(settings.REDIS_URL)
     return client
 
@@ -321,19 +351,10 @@ async def _admit(entry: KeyEntry, tool: Tool) -> None:
     """Epoch, rate and quota in one atomic script; raises RateLimited or QuotaExceeded, or Declined when the
     caches must be read again (the full path serves this request, the next one finds fresh caches)."""
     policy = entry.policy
-    backend = counters()
-    metrics = [(Metric.API_CALLS, 1)]
-    if tool.ai_operation_cost:
-        metrics.append((Metric.AI_OPERATIONS, tool.ai_operation_cost))
+    metrics, keys, arguments = entry.admission(tool)
     rpm = policy.requests_per_minute_per_key
-    keys = [access_epoch_key(), rate_limit_key(entry.key.id, time.time())]
-    keys += [backend.key(policy, metric) for metric, _amount in metrics]  # type: ignore[attr-defined]
-    keys.append(backend.stream)  # type: ignore[attr-defined]
-    arguments: list[Any] = [entry.epoch, -1 if rpm is None else rpm, str(policy.workspace_id)]
-    arguments.append(policy.period_start.isoformat())
-    for metric, amount in metrics:
-        limit = policy.limit(metric)
-        arguments += [metric, amount, -1 if limit is None else limit]
+    now = time.time()
+    keys = [keys[0], f"{entry.rpm_key_prefix}{int(now // 60)}", *keys[1:]]
     for _attempt in range(3):
         reply = await _evalsha(keys, arguments)
         status = int(reply[0])
@@ -349,19 +370,69 @@ async def _admit(entry: KeyEntry, tool: Tool) -> None:
             raise _rate_limited(rpm)
         if status == -1:
             metric = metrics[int(reply[1]) - 1][0]
-            await run_sync(backend.used)(policy, metric)  # seeds the counter from the durable ledger
+            await run_sync(counters().used)(policy, metric)  # seeds the counter from the durable ledger
             continue
         metric = metrics[int(reply[1]) - 1][0]
         raise await run_sync(quota_exceeded)(policy, metric, int(reply[2]))
     raise Declined
 
 
+class _Admissions:
+    """Admission scripts of the requests in flight on this event loop, sent to Redis together: each request adds its
+    call, and one pipeline per loop iteration carries every call queued by then (one write, one read, one pooled
+    connection) instead of a round trip per request. Under load that halves the Redis client's share of a call."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self.queued: list[tuple[list[Any], asyncio.Future[Any]]] = []
+
+    async def run(self, keys: list[str], arguments: list[Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self.queued:
+            loop.call_soon(self._send)
+        self.queued.append(([len(keys), *keys, *arguments], future))
+        return await future
+
+    def _send(self) -> None:
+        batch, self.queued = self.queued, []
+        task = asyncio.ensure_future(self._execute(batch))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    async def _execute(self, batch: list[tuple[list[Any], asyncio.Future[Any]]]) -> None:
+        try:
+            replies = await self._pipeline(batch)
+            if any(isinstance(reply, NoScriptError) for reply in replies):  # Redis restarted or flushed its scripts
+                await self.client.script_load(_ADMIT_SCRIPT)
+                replies = await self._pipeline(batch)
+        except RedisError as error:
+            replies = [error] * len(batch)
+        for (_command, future), reply in zip(batch, replies, strict=True):
+            if future.done():
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def _pipeline(self, batch: list[tuple[list[Any], asyncio.Future[Any]]]) -> list[Any]:
+        pipeline = self.client.pipeline(transaction=False)
+        for command, _future in batch:
+            pipeline.evalsha(_ADMIT_SHA, *command)
+        return list(await pipeline.execute(raise_on_error=False))
+
+
+_admissions: dict[asyncio.AbstractEventLoop, _Admissions] = {}
+
+
 async def _evalsha(keys: list[str], arguments: list[Any]) -> Any:
-    client = _redis()
+    loop = asyncio.get_running_loop()
+    admissions = _admissions.get(loop)
+    if admissions is None:
+        admissions = _admissions[loop] = _Admissions(_redis())
     try:
-        return await client.evalsha(_ADMIT_SHA, len(keys), *keys, *arguments)
-    except NoScriptError:
-        return await client.eval(_ADMIT_SCRIPT, len(keys), *keys, *arguments)
+        return await admissions.run(keys, arguments)
     except RedisError as error:
         logger.warning("mcp.fast_path_redis_failed", exc_info=True)
         raise Declined from error
@@ -372,6 +443,17 @@ def _rate_limited(limit: int | None) -> RateLimited:
 
 
 # --- answers -----------------------------------------------------------------------------------------------------
+
+
+_server_info_stamp: dict[str, Any] | None = None
+
+
+async def _server_info() -> dict[str, Any]:
+    """The server's identity as the SDK stamps it (read-only here: it is serialized at once)."""
+    global _server_info_stamp
+    if _server_info_stamp is None:
+        _server_info_stamp = (await runtime()).server.server_info_stamp
+    return _server_info_stamp
 
 
 def _result_payload(result: ToolResult) -> dict[str, Any]:

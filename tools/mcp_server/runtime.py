@@ -1,4 +1,4 @@
-"""The protocol core's one server per process, started on first use (daphne serves no ASGI lifespan)."""
+"""The protocol core's one server per process, started on first use (the ASGI servers run without lifespan)."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ import secrets
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -79,11 +80,16 @@ def resource_metadata_url(scope: dict[str, Any], headers: dict[str, str]) -> str
     return public_base(scope, headers) + "/.well-known/oauth-protected-resource/mcp"
 
 
+@lru_cache(maxsize=256)
+def _host_allowed(host: str, allowed_hosts: tuple[str, ...]) -> bool:
+    domain, _port = split_domain_port(host)
+    return bool(domain) and validate_host(domain, allowed_hosts)
+
+
 def origin_check(headers: dict[str, str]) -> None:
     """DNS rebinding guard: the Host must be one of ours, and a browser's Origin must be ours or allowed."""
     host = headers.get("host", "")
-    domain, _port = split_domain_port(host)
-    if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+    if not _host_allowed(host, tuple(settings.ALLOWED_HOSTS)):
         raise HttpError(403, "host_not_allowed", f"The Host header {host!r} is not one this server answers to.")
     origin = headers.get("origin")
     if not origin:
