@@ -59,6 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--servers", default="uvicorn,daphne", help="the ASGI servers to run Toolport on")
     parser.add_argument("--only", default="", help="run only the Toolport runs whose label contains this text")
     parser.add_argument("--idle", default="1000,10000", help="idle session counts to measure RSS at ('' to skip)")
     arguments = parser.parse_args()
@@ -111,7 +112,7 @@ def run(arguments: argparse.Namespace) -> None:
     environment = {**os.environ, "DATABASE_URL": database_url(connection), "REDIS_URL": settings.REDIS_URL}
     from core.asgi_server import SERVERS, asgi_server_command
 
-    ports = {server: _free_port() for server in SERVERS}
+    ports = {server: _free_port() for server in arguments.servers.split(",") if server in SERVERS}
     servers = {
         server: subprocess.Popen(
             asgi_server_command("127.0.0.1", port, server),
@@ -189,11 +190,27 @@ def run(arguments: argparse.Namespace) -> None:
             print(f"  {label:<52} {rate:8d} rps   {figures}")
 
         counts = [int(part) for part in arguments.idle.split(",") if part.strip()]
-        if counts:
-            for server, port in ports.items():
-                print(f"\nidle sessions held by one Toolport process ({server}; RSS of the server process):")
-                for transport in ("sse", "websocket"):
-                    asyncio.run(_idle(transport, port, key, counts, servers[server].pid))
+        for process in servers.values():
+            process.terminate()
+            process.wait(30)
+        for server in ports if counts else ():
+            print(f"\nidle sessions held by one fresh Toolport process ({server}; RSS of the server process):")
+            for transport in ("sse", "websocket"):
+                port = _free_port()
+                process = subprocess.Popen(
+                    asgi_server_command("127.0.0.1", port, server),
+                    cwd=ROOT,
+                    env=environment,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                try:
+                    _wait(f"http://127.0.0.1:{port}/healthz")
+                    asyncio.run(_idle(transport, port, key, counts, process.pid))
+                finally:
+                    process.terminate()
+                    process.wait(30)
+                time.sleep(5)  # let Redis forget the closed sessions' channel groups
     finally:
         for process in (*servers.values(), reference):
             process.terminate()

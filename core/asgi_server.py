@@ -36,7 +36,7 @@ def asgi_server_command(host: str, port: int, server: str | None = None) -> list
             "--http",
             "httptools",
             "--ws",
-            "websockets",
+            "websockets-sansio",  # the websockets protocol without a task per connection: 10k idle sockets fit
             "--lifespan",
             "off",  # nothing to start: the MCP core starts on first use, as under daphne
             "--timeout-graceful-shutdown",
