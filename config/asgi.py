@@ -1,7 +1,9 @@
-"""ASGI entry point, served by daphne: the MCP transports are routed by path, everything else goes to Django."""
+"""ASGI entry point, served by uvicorn or daphne: the MCP transports are routed by path, everything else goes to
+Django."""
 
 import gc
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -14,13 +16,23 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 from tools.mcp_server.routing import http_routes, websocket_routes  # noqa: E402
+from tools.mcp_server.streamable import streamable_http_app  # noqa: E402
 
-application = ProtocolTypeRouter(
+routed = ProtocolTypeRouter(
     {
         "http": URLRouter([*http_routes, re_path(r"", django_application)]),
         "websocket": URLRouter(websocket_routes),
     }
 )
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """`/mcp` over HTTP, the busiest path by far, goes straight to its transport; the routers serve the rest."""
+    if scope["type"] == "http" and scope["path"] in ("/mcp", "/mcp/"):
+        await streamable_http_app(scope, receive, send)
+    else:
+        await routed(scope, receive, send)
+
 
 # Everything imported so far lives as long as the process: keep it out of the garbage collector's sweeps, so a full
 # collection walks only what requests allocate (otherwise it pauses a busy server for tens of milliseconds).

@@ -12,6 +12,8 @@ from uuid import UUID
 
 import anyio
 import pytest
+import redis
+from django.conf import settings
 from django.test import override_settings
 
 from accounts.api_keys import api_key_authenticate, api_key_revoke
@@ -150,6 +152,14 @@ def test_a_builtin_call_takes_the_fast_path_and_answers_as_the_sdk_does():
     for _ in range(5):
         assert post(tenant.key, cases[0])[0] == 200
     assert fastpath._state.loads == loads  # the key, plan and tools came from memory
+
+
+def test_a_redis_that_forgot_the_admission_script_is_given_it_again():
+    tenant = tenant_make()
+    assert served_fast(tenant.key, _call("echo", {"text": "a"}))
+    redis.Redis.from_url(settings.REDIS_URL).script_flush()  # what a restarted Redis looks like
+    assert served_fast(tenant.key, _call("echo", {"text": "b"}))
+    assert _used(tenant.workspace_id) == 2
 
 
 def test_what_the_fast_path_declines_the_full_path_answers():
