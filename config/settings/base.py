@@ -292,3 +292,7 @@ UNFOLD = {
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="console")  # "console" for people, "json" for log shippers
 LOGGING = logging_settings(level=LOG_LEVEL, renderer=LOG_FORMAT)
+
+# --- RAG --------------------------------------------------------------------------------------------------------------
+# The embedding provider (rag.embedding): "minilm", the offline all-MiniLM-L6-v2 int8 ONNX model from PyPI.
+EMBEDDING_PROVIDER = env.str("EMBEDDING_PROVIDER", default="minilm")
