@@ -50,14 +50,27 @@ COUNTED_METRICS = (Metric.API_CALLS, Metric.AI_OPERATIONS)
 NOTICE_THRESHOLDS = (80, 100)  # percent of a quota at which the owners are emailed, once per period
 
 
+def _megabytes(size: int) -> str:
+    return f"{size / 1_048_576:.1f} MB" if size >= 104_858 else f"{size / 1024:.1f} KB"
+
+
 class QuotaExceeded(LimitReached):
     code = "quota_exceeded"
 
     def __init__(self, *, metric: str, limit: int, used: int, resets_at: datetime, upgrade_url: str) -> None:
         label = Metric(metric).label
+        if metric == Metric.STORAGE_BYTES:  # measured, not counted per period: it frees up when files are deleted
+            message = (
+                f"This workspace stores {_megabytes(used)} of its {_megabytes(limit)} of storage, and this would go "
+                f"over it. Delete documents it no longer needs, or upgrade the plan for more: {upgrade_url}"
+            )
+        else:
+            message = (
+                f"This workspace has used {used:,} of its {limit:,} {label} for this period. The quota resets on "
+                f"{resets_at:%Y-%m-%d %H:%M} UTC; upgrade the plan for more: {upgrade_url}"
+            )
         super().__init__(
-            f"This workspace has used {used:,} of its {limit:,} {label} for this period. The quota resets on "
-            f"{resets_at:%Y-%m-%d %H:%M} UTC; upgrade the plan for more: {upgrade_url}",
+            message,
             details={
                 "metric": metric,
                 "limit": limit,

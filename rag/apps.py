@@ -3,3 +3,9 @@ from django.apps import AppConfig
 
 class RagConfig(AppConfig):
     name = "rag"
+
+    def ready(self) -> None:
+        from billing.quotas import storage_measure_register
+        from rag.services import stored_bytes
+
+        storage_measure_register(stored_bytes)  # documents count toward the plan's storage quota

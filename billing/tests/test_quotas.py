@@ -92,17 +92,14 @@ def test_last_periods_usage_does_not_count(backend):
     assert _admitted_until_refused(workspace.pk) == 5
 
 
-def test_storage_is_measured_not_consumed(backend):
+def test_storage_is_measured_not_consumed(backend, monkeypatch):
     workspace = workspace_on_plan()
-    quotas.storage_measure_register(lambda workspace_id: 1000)
-    try:
-        assert quota_check(workspace_id=workspace.pk, metric=Metric.STORAGE_BYTES, amount=24).used == 1000
-        with pytest.raises(QuotaExceeded):
-            quota_check(workspace_id=workspace.pk, metric=Metric.STORAGE_BYTES, amount=25)
-        with pytest.raises(ValueError, match="measured"):
-            usage_consume(workspace_id=workspace.pk, metric=Metric.STORAGE_BYTES, amount=1)
-    finally:
-        quotas.storage_measure_register(None)
+    monkeypatch.setattr(quotas, "_storage_measure", lambda workspace_id: 1000)  # restored after the test
+    assert quota_check(workspace_id=workspace.pk, metric=Metric.STORAGE_BYTES, amount=24).used == 1000
+    with pytest.raises(QuotaExceeded, match="of storage"):
+        quota_check(workspace_id=workspace.pk, metric=Metric.STORAGE_BYTES, amount=25)
+    with pytest.raises(ValueError, match="measured"):
+        usage_consume(workspace_id=workspace.pk, metric=Metric.STORAGE_BYTES, amount=1)
 
 
 def test_a_workspace_without_billing_state_starts_on_free():
