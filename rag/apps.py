@@ -9,3 +9,5 @@ class RagConfig(AppConfig):
         from rag.services import stored_bytes
 
         storage_measure_register(stored_bytes)  # documents count toward the plan's storage quota
+
+        from rag import mcp_tools  # noqa: F401 - registers search_knowledge, read_document, … as built-in tools

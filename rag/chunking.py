@@ -39,7 +39,8 @@ def chunks_of(extracted: Extracted, embedder: Embedder) -> list[Piece]:
                 text=text,
                 start=start,
                 end=end,
-                heading_path=extracted.section_at(start)[:500],
+                # the section at the chunk's middle: where most of it is, also when it begins with a heading
+                heading_path=extracted.section_at((start + end) // 2)[:500],
                 token_count=embedder.token_count(text),
             )
         )

@@ -1,0 +1,153 @@
+"""Hybrid search over a workspace's knowledge: pgvector (cosine, HNSW) and PostgreSQL full text, fused by reciprocal
+rank (k = 60), always filtered to the knowledge bases the caller may read.
+
+- Dense: the query's embedding against chunk vectors, with `hnsw.iterative_scan = relaxed_order` so a filtered
+  query still returns its candidates however few of the index's nearest rows pass the filter.
+- Full text: an OR of the query's words (`plainto_tsquery` and `websearch_to_tsquery` AND every term and miss most
+  natural-language questions), ranked by `ts_rank(…, 1)` (length-normalised).
+- Each list contributes 1 / (60 + rank) to a chunk's score; the best `top_k` are returned with a snippet that marks
+  the matched words.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from billing.models import Metric
+from billing.quotas import billing_account_get, effective_plan, usage_consume
+from rag.embedding import embedder
+from rag.models import Chunk, DocumentStatus, KnowledgeBase
+
+RRF_K = 60
+CANDIDATES = 50
+MAX_TOP_K = 20
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk_id: int
+    document_id: UUID
+    document: str
+    knowledge_base: str
+    heading_path: str
+    snippet: str
+    score: float
+    start: int
+    end: int
+
+    @property
+    def uri(self) -> str:
+        return f"kb://{self.knowledge_base}/{self.document_id}"
+
+
+def readable_knowledge_bases(*, workspace_id: UUID, api_key: Any = None) -> QuerySet[KnowledgeBase]:
+    """The workspace's own knowledge bases and the global ones published to its plan, narrowed by the key's scope."""
+    tier = effective_plan(billing_account_get(workspace_id=workspace_id), timezone.now()).tier
+    readable = KnowledgeBase.objects.filter(
+        Q(workspace_id=workspace_id) | Q(workspace__isnull=True, plan_tiers__contains=[tier])
+    )
+    scope = tuple(getattr(api_key, "knowledge_bases", ()) or ())
+    if scope:
+        readable = readable.filter(name__in=scope)
+    return readable
+
+
+def or_query(text: str) -> str:
+    """The query's words joined with OR, for to_tsquery (only letters and digits reach it)."""
+    return " | ".join(dict.fromkeys(word.lower() for word in _WORD.findall(text)))[:2000]
+
+
+def search(
+    *,
+    workspace_id: UUID,
+    query: str,
+    api_key: Any = None,
+    knowledge_base: str | None = None,
+    document_id: UUID | None = None,
+    tags: list[str] | None = None,
+    top_k: int = 5,
+) -> list[Hit]:
+    """The best chunks for `query` among what this caller may read; counts one AI operation (the query's
+    embedding), refused with QuotaExceeded before any work when none is left."""
+    top_k = max(1, min(int(top_k), MAX_TOP_K))
+    query = query.strip()
+    if not query:
+        return []
+    bases = readable_knowledge_bases(workspace_id=workspace_id, api_key=api_key)
+    if knowledge_base:
+        bases = bases.filter(name=knowledge_base.lower())
+    base_ids = list(bases.values_list("pk", flat=True))
+    if not base_ids:
+        return []
+    usage_consume(workspace_id=workspace_id, metric=Metric.AI_OPERATIONS)
+    vector = embedder().embed([query])[0]
+    chunks = Chunk.objects.filter(knowledge_base_id__in=base_ids, document__status=DocumentStatus.READY)
+    if document_id is not None:
+        chunks = chunks.filter(document_id=document_id)
+    for tag in tags or []:
+        chunks = chunks.filter(document__tags__contains=[tag])
+    dense_sql, dense_params = chunks.values("id").query.sql_with_params()
+    words = or_query(query)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute(
+            f"SELECT c.id FROM rag_chunk c WHERE c.id IN ({dense_sql}) "  # noqa: S608 - the ORM's own SQL and params
+            "ORDER BY c.embedding <=> %s::vector LIMIT %s",
+            [*dense_params, list(map(float, vector)), CANDIDATES],
+        )
+        dense = [row[0] for row in cursor.fetchall()]
+        lexical: list[int] = []
+        if words:
+            cursor.execute(
+                f"SELECT c.id FROM rag_chunk c WHERE c.id IN ({dense_sql}) "  # noqa: S608
+                "AND c.search_vector @@ to_tsquery('english', %s) "
+                "ORDER BY ts_rank(c.search_vector, to_tsquery('english', %s), 1) DESC LIMIT %s",
+                [*dense_params, words, words, CANDIDATES],
+            )
+            lexical = [row[0] for row in cursor.fetchall()]
+    scores: dict[int, float] = {}
+    for ranking in (dense, lexical):
+        for rank, chunk_id in enumerate(ranking, start=1):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+    best = sorted(scores, key=lambda chunk_id: -scores[chunk_id])[:top_k]
+    return _hits(best, scores, words)
+
+
+def _hits(ids: list[int], scores: dict[int, float], words: str) -> list[Hit]:
+    if not ids:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.id, c.document_id, d.name, d.title, k.name, c.heading_path, c.start, c.end, "
+            "CASE WHEN %s = '' THEN left(c.text, 300) ELSE ts_headline('english', c.text, to_tsquery('english', %s), "
+            "'StartSel=**, StopSel=**, MaxWords=40, MinWords=15, MaxFragments=2, FragmentDelimiter=\" … \"') END "
+            "FROM rag_chunk c JOIN rag_document d ON d.id = c.document_id JOIN rag_knowledgebase k "
+            "ON k.id = c.knowledge_base_id WHERE c.id = ANY(%s)",
+            [words, words or "x", ids],
+        )
+        rows = {row[0]: row for row in cursor.fetchall()}
+    hits = []
+    for chunk_id in ids:
+        _id, document_id, name, title, base, heading_path, start, end, snippet = rows[chunk_id]
+        hits.append(
+            Hit(
+                chunk_id=chunk_id,
+                document_id=document_id,
+                document=title or name,
+                knowledge_base=base,
+                heading_path=heading_path,
+                snippet=snippet,
+                score=round(scores[chunk_id], 6),
+                start=start,
+                end=end,
+            )
+        )
+    return hits

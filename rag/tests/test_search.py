@@ -1,0 +1,135 @@
+"""Hybrid search and the knowledge tools: the right passage first, nothing from another workspace or outside the
+key's scope, and the tools reached by an MCP client with the official SDK."""
+
+from uuid import UUID
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from accounts.api_keys import api_key_authenticate
+from accounts.models import Role
+from accounts.tests.factories import MembershipFactory, issue_key
+from billing.models import Metric
+from billing.quotas import quota_usage
+from billing.tests.factories import workspace_on_plan
+from rag.models import Document, KnowledgeBase
+from rag.search import or_query, search
+from rag.services import document_ingest, document_upload, knowledge_base_create
+from tests.mcp.conftest import http_client
+from tools.builtins import ToolContext
+from tools.executors import tool_call
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+AERO = "# Aerodynamics\n\n## Lift\n\nA wing makes lift by turning the airflow downwards; the angle of attack sets it.\n"
+BILLING = "# Billing\n\n## Invoices\n\nInvoices are emailed on the first day of each month with the amount due.\n"
+PASSWORDS = "# Accounts\n\n## Passwords\n\nTo reset a forgotten password open Settings, then Security, then Reset.\n"
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+def _ingested(member, base: KnowledgeBase, name: str, text: str) -> Document:
+    document = document_upload(actor=member, knowledge_base=base, name=name, data=text.encode())
+    assert document_ingest(document.pk) == "ready"
+    document.refresh_from_db()
+    return document
+
+
+def _workspace_with_knowledge():
+    workspace = workspace_on_plan(api_calls=None, ai_operations=None)
+    member = MembershipFactory.create(workspace=workspace, role=Role.ADMIN)
+    docs = knowledge_base_create(actor=member, name="docs")
+    support = knowledge_base_create(actor=member, name="support")
+    _ingested(member, docs, "aero.md", AERO)
+    _ingested(member, docs, "billing.md", BILLING)
+    _ingested(member, support, "passwords.md", PASSWORDS)
+    return member
+
+
+def test_or_query_keeps_only_words():
+    assert or_query("How do I reset my password?") == "how | do | i | reset | my | password"
+    assert or_query("a) & b | !c:*") == "a | b | c"
+
+
+def test_the_right_passage_comes_first_and_names_its_section():
+    member = _workspace_with_knowledge()
+    hits = search(workspace_id=member.workspace_id, query="How can I change a password I forgot?")
+    assert hits[0].document == "Accounts"
+    assert hits[0].heading_path == "Accounts > Passwords"
+    assert "**password**" in hits[0].snippet.lower()
+    assert hits[0].uri.startswith("kb://support/")
+    invoices = search(workspace_id=member.workspace_id, query="when is the invoice sent", knowledge_base="docs")
+    assert invoices[0].document == "Billing"
+    used = {status.metric: status.used for status in quota_usage(workspace_id=member.workspace_id)}
+    assert used[Metric.AI_OPERATIONS] >= 2  # each query's embedding counts
+
+
+def test_search_never_crosses_workspaces_or_the_keys_scope():
+    member = _workspace_with_knowledge()
+    other = workspace_on_plan(api_calls=None, ai_operations=None)
+    other_member = MembershipFactory.create(workspace=other, role=Role.ADMIN)
+    assert search(workspace_id=other.pk, query="reset a forgotten password") == []
+    other_base = knowledge_base_create(actor=other_member, name="support")
+    _ingested(other_member, other_base, "secret.md", "# Secret\n\nThe launch code of the other tenant is 4242.\n")
+    assert all(hit.document != "Secret" for hit in search(workspace_id=member.workspace_id, query="launch code"))
+
+    scoped = api_key_authenticate(raw_key=issue_key(member, knowledge_bases=["docs"]).secret)
+    hits = search(workspace_id=member.workspace_id, query="reset password", api_key=scoped, top_k=10)
+    assert hits
+    assert {hit.knowledge_base for hit in hits} == {"docs"}
+
+    result = tool_call(workspace_id=member.workspace_id, name="list_documents", arguments={}, api_key=scoped)
+    assert {entry["name"] for entry in result.structured["documents"]} == {"aero.md", "billing.md"}
+    support = Document.objects.get(name="passwords.md", workspace_id=member.workspace_id)
+    refused = tool_call(
+        workspace_id=member.workspace_id,
+        name="read_document",
+        arguments={"uri": f"kb://support/{support.pk}"},
+        api_key=scoped,
+    )
+    assert refused.is_error
+
+
+def test_read_and_related_documents():
+    member = _workspace_with_knowledge()
+    context_key = api_key_authenticate(raw_key=issue_key(member).secret)
+    aero = Document.objects.get(name="aero.md", workspace_id=member.workspace_id)
+    read = tool_call(
+        workspace_id=member.workspace_id,
+        name="read_document",
+        arguments={"uri": f"kb://docs/{aero.pk}", "start": 0, "end": 40},
+        api_key=context_key,
+    )
+    assert read.text == AERO.strip()[:40]
+    assert read.structured["length"] >= len(AERO.strip())
+    related = tool_call(
+        workspace_id=member.workspace_id,
+        name="recommend_related",
+        arguments={"uri": f"kb://docs/{aero.pk}"},
+        api_key=context_key,
+    )
+    assert len(related.structured["related"]) == 2
+    assert ToolContext  # the tools run with the caller's context, as over MCP
+
+
+def test_an_mcp_client_searches_with_the_official_sdk(mcp_server):
+    member = _workspace_with_knowledge()
+    key = issue_key(member).secret
+
+    async def session():
+        transport = streamable_http_client(mcp_server.url, http_client=http_client(key))
+        async with Client(transport, mode="2026-07-28", cache=None) as client:
+            names = {tool.name for tool in (await client.list_tools()).tools}
+            result = await client.call_tool("search_knowledge", {"query": "reset my password", "top_k": 2})
+            return names, result
+
+    names, result = anyio.run(session)
+    assert {"search_knowledge", "read_document", "list_documents", "recommend_related"} <= names
+    assert not result.is_error
+    assert result.structured_content["results"][0]["section"] == "Accounts > Passwords"
+    assert UUID(result.structured_content["results"][0]["uri"].rsplit("/", 1)[1])
