@@ -9,6 +9,45 @@ from tools.builtins import ToolContext, ToolResult, builtin_tool
 from tools.selectors import visible_tools
 
 _WORD = re.compile(r"[a-z0-9]+")
+# Words that say nothing about what a tool does: matching them ranks every tool whose description has an "in".
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "what",
+        "when",
+        "where",
+        "which",
+        "with",
+        "you",
+        "your",
+    ]
+)
 
 
 def _usage(workspace_id: Any) -> list[dict[str, Any]]:
@@ -79,7 +118,7 @@ def get_usage(context: ToolContext, arguments: dict[str, Any]) -> ToolResult:
 )
 def find_tools(context: ToolContext, arguments: dict[str, Any]) -> ToolResult:
     """Keyword ranking over names (weight 3), titles (2) and descriptions (1) until the RAG embedder exists."""
-    terms = set(_WORD.findall(str(arguments.get("query", "")).lower()))
+    terms = set(_WORD.findall(str(arguments.get("query", "")).lower())) - _STOPWORDS
     top_k = int(arguments.get("top_k", 5))
     scored = []
     for tool in visible_tools(workspace_id=context.workspace_id, api_key=context.api_key):
