@@ -42,9 +42,9 @@ def _call(name: str, arguments: dict[str, Any] | None = None, request_id: Any = 
     return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params, **extra}
 
 
-async def _post(key: str, message: dict[str, Any], **headers: str) -> tuple[int, dict[str, str], bytes]:
-    """One POST /mcp through the ASGI app, as a 2026-07-28 client sends it."""
-    sent = {
+def _headers(key: str, message: dict[str, Any]) -> dict[str, str]:
+    """What a 2026-07-28 client sends with a request (lowercase, as ASGI hands headers over)."""
+    return {
         "host": "localhost",
         "authorization": f"Bearer {key}",
         "content-type": "application/json",
@@ -52,8 +52,12 @@ async def _post(key: str, message: dict[str, Any], **headers: str) -> tuple[int,
         "mcp-protocol-version": "2026-07-28",
         "mcp-method": message["method"],
         "mcp-name": message["params"]["name"],
-        **headers,
     }
+
+
+async def _post(key: str, message: dict[str, Any], **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """One POST /mcp through the ASGI app, as a 2026-07-28 client sends it."""
+    sent = {**_headers(key, message), **headers}
     scope = {
         "type": "http",
         "method": "POST",
@@ -94,15 +98,7 @@ def served_fast(key: str, message: dict[str, Any]) -> bool:
     """Whether the fast path itself answers this request (False: it declines and the full path would)."""
 
     async def attempt() -> bool:
-        headers = {
-            "host": "localhost",
-            "authorization": f"Bearer {key}",
-            "content-type": "application/json",
-            "accept": "application/json, text/event-stream",
-            "mcp-protocol-version": "2026-07-28",
-            "mcp-method": message["method"],
-            "mcp-name": message["params"]["name"],
-        }
+        headers = _headers(key, message)
         scope = {"type": "http", "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
 
         async def send(event: dict[str, Any]) -> None:
