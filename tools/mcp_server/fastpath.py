@@ -64,7 +64,7 @@ from tools.executors import arguments_valid, tool_execute
 from tools.mcp_server.runtime import runtime
 from tools.mcp_server.server import _limit_error, result_to_mcp
 from tools.mcp_server.sessions import RateLimited, rate_limit_key, rate_limited
-from tools.mcp_server.transport import Send
+from tools.mcp_server.transport import Send, limit_http_error, respond_error
 from tools.models import Tool, ToolKind
 from tools.selectors import visible_tools
 
@@ -187,7 +187,7 @@ async def fast_tool_call(scope: dict[str, Any], headers: dict[str, str], body: b
 
 async def _serve(scope: dict[str, Any], headers: dict[str, str], body: bytes, send: Send) -> bool:
     try:
-        request_id, params, route = _envelope(scope, headers, body)
+        request_id, params = _envelope(scope, headers, body)
         entry = await _entry(headers)
         fast = entry.tools.get(params["name"])
         if fast is None:
@@ -199,14 +199,13 @@ async def _serve(scope: dict[str, Any], headers: dict[str, str], body: bytes, se
     except Declined:
         return False
     except RateLimited as error:
-        await _respond(send, 429, _http_error_body(error), retry_after=error.retry_after)
+        await respond_error(send, limit_http_error(error))  # the full path's 429, word for word
         return True
     except LimitReached as error:
         await _respond_rpc_error(send, request_id, _limit_error(error))
         return True
     context = ToolContext(workspace_id=entry.key.workspace_id, api_key=entry.key)
     result = await tool_execute(fast.tool, context, arguments, reuse_connections=True)
-    del route  # the envelope's version and client info change nothing in a tool result
     payload = _result_payload(result)
     payload["_meta"] = {SERVER_INFO_META_KEY: await _server_info()}  # as the SDK stamps 2026-era results
     await _respond(send, 200, _dumps({"jsonrpc": "2.0", "id": request_id, "result": payload}))
@@ -214,8 +213,9 @@ async def _serve(scope: dict[str, Any], headers: dict[str, str], body: bytes, se
     return True
 
 
-def _envelope(scope: dict[str, Any], headers: dict[str, str], body: bytes) -> tuple[Any, dict[str, Any], Any]:
-    """The request's id, params and verdict, if it is a well-formed stateless tools/call that wants JSON."""
+def _envelope(scope: dict[str, Any], headers: dict[str, str], body: bytes) -> tuple[Any, dict[str, Any]]:
+    """The request's id and params, if it is a well-formed stateless tools/call that wants JSON and that the SDK's
+    envelope ladder accepts."""
     accept = headers.get("accept", "")
     if "application/json" not in accept or "text/event-stream" not in accept:
         raise Declined
@@ -240,10 +240,9 @@ def _envelope(scope: dict[str, Any], headers: dict[str, str], body: bytes) -> tu
     raw = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope.get("headers", [])]
     if duplicated_routing_header(raw) is not None:
         raise Declined
-    verdict = classify_inbound_request(decoded, headers=headers)
-    if not isinstance(verdict, InboundModernRoute):
+    if not isinstance(classify_inbound_request(decoded, headers=headers), InboundModernRoute):
         raise Declined
-    return request_id, params, verdict
+    return request_id, params
 
 
 # --- keys, plans and tools in memory -----------------------------------------------------------------------------
@@ -345,7 +344,7 @@ def _redis() -> aioredis.Redis:
 
 
 async def _epoch_read() -> str:
-    value = await _redis().get(access_epoch_key())
+    value = await _redis_call("GET", access_epoch_key())
     return value.decode() if isinstance(value, bytes) else str(value or "0")
 
 
@@ -369,7 +368,7 @@ async def _admit(entry: KeyEntry, tool: Tool) -> None:
             _state.forget(reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1]))
             raise Declined
         if status == -3:
-            raise _rate_limited(rpm)
+            raise rate_limited(rpm or 0, time.time())
         if status == -1:
             metric = metrics[int(reply[1]) - 1][0]
             await run_sync(counters().used)(policy, metric)  # seeds the counter from the durable ledger
@@ -457,23 +456,23 @@ async def _channel() -> _AdmissionChannel:
     return channel
 
 
+async def _redis_call(*command: Any) -> Any:
+    """A command on this loop's admission connection (TLS URLs: through redis-py)."""
+    if settings.REDIS_URL.startswith("rediss://"):
+        return await _redis().execute_command(*command)
+    return await (await _channel()).call(*command)
+
+
 async def _evalsha(keys: list[str], arguments: list[Any]) -> Any:
     try:
-        if settings.REDIS_URL.startswith("rediss://"):  # TLS: through redis-py
-            return await _redis().evalsha(_ADMIT_SHA, len(keys), *keys, *arguments)
-        channel = await _channel()
         try:
-            return await channel.call("EVALSHA", _ADMIT_SHA, len(keys), *keys, *arguments)
+            return await _redis_call("EVALSHA", _ADMIT_SHA, len(keys), *keys, *arguments)
         except NoScriptError:  # a new or restarted Redis: load the script once, then go on by its hash
-            await channel.call("SCRIPT", "LOAD", _ADMIT_SCRIPT)
-            return await channel.call("EVALSHA", _ADMIT_SHA, len(keys), *keys, *arguments)
+            await _redis_call("SCRIPT", "LOAD", _ADMIT_SCRIPT)
+            return await _redis_call("EVALSHA", _ADMIT_SHA, len(keys), *keys, *arguments)
     except (RedisError, OSError) as error:
         logger.warning("mcp.fast_path_redis_failed", exc_info=True)
         raise Declined from error
-
-
-def _rate_limited(limit: int | None) -> RateLimited:
-    return rate_limited(limit or 0, time.time())
 
 
 # --- answers -----------------------------------------------------------------------------------------------------
@@ -505,18 +504,10 @@ def _dumps(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def _http_error_body(error: LimitReached) -> bytes:
-    from core.errors import error_body
-
-    return json.dumps(error_body(error.code, error.message)).encode()
-
-
-async def _respond(send: Send, status: int, body: bytes, *, retry_after: int | None = None) -> None:
+async def _respond(send: Send, status: int, body: bytes) -> None:
     headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
     if status >= 400:
         headers.append((b"cache-control", b"no-store"))
-    if retry_after:
-        headers.append((b"retry-after", str(retry_after).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

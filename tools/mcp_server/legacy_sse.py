@@ -21,7 +21,6 @@ from tools.mcp_server import sessions
 from tools.mcp_server.caller import Caller, caller_reset, caller_set
 from tools.mcp_server.core import Exchange, Peer, exchange_run
 from tools.mcp_server.runtime import runtime
-from tools.mcp_server.streamable import respond, respond_error
 from tools.mcp_server.streams import event_stream
 from tools.mcp_server.transport import (
     ALL_GROUP,
@@ -37,6 +36,8 @@ from tools.mcp_server.transport import (
     message_parse,
     origin_check,
     reply_route,
+    respond,
+    respond_error,
     session_group,
     session_of,
     workspace_group,

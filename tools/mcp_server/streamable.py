@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import anyio
@@ -18,7 +17,7 @@ import mcp_types as types
 from mcp.server._streamable_http_modern import handle_modern_request
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
-from core.errors import LimitReached, error_body
+from core.errors import LimitReached
 from tools.mcp_server import fastpath, sessions
 from tools.mcp_server.caller import Caller, caller_reset, caller_set
 from tools.mcp_server.core import Exchange, Peer, exchange_run
@@ -38,36 +37,14 @@ from tools.mcp_server.transport import (
     message_parse,
     origin_check,
     reply_route,
+    respond,
+    respond_error,
     session_group,
     session_of,
     workspace_group,
 )
 
 SESSION_HEADER = "mcp-session-id"
-
-
-async def respond(
-    send: Send,
-    status: int,
-    body: bytes,
-    *,
-    content_type: str = "application/json",
-    headers: dict[str, str] | None = None,
-) -> None:
-    raw = [(b"content-type", content_type.encode()), (b"cache-control", b"no-store")]
-    raw += [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def respond_error(send: Send, error: HttpError) -> None:
-    body: dict[str, Any]
-    if error.rpc:
-        code = types.PARSE_ERROR if error.code == "parse_error" else types.INVALID_REQUEST
-        body = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": error.message}}
-    else:
-        body = error_body(error.code, error.message)
-    await respond(send, error.status, json.dumps(body).encode(), headers=error.headers)
 
 
 async def streamable_http_app(scope: dict[str, Any], receive: Receive, send: Send) -> None:

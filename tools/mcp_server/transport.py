@@ -34,7 +34,7 @@ from accounts.api_keys import api_key_authenticate
 from accounts.authentication import key_from_headers
 from accounts.errors import InvalidApiKey
 from billing.quotas import quota_policy
-from core.errors import LimitReached
+from core.errors import LimitReached, error_body
 from tools.mcp_server import sessions
 from tools.mcp_server.caller import Caller
 from tools.mcp_server.core import reply_address_of
@@ -138,6 +138,30 @@ async def _anonymous(workspace_slug: str, transport: str) -> Authenticated:
 
     workspace_id = await sync_to_async(conformance_workspace_id, thread_sensitive=False)(workspace_slug)
     return Authenticated(Caller(workspace_id=workspace_id, transport=transport), key_id=None, max_sessions=None)
+
+
+async def respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    *,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> None:
+    raw = [(b"content-type", content_type.encode()), (b"cache-control", b"no-store")]
+    raw += [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def respond_error(send: Send, error: HttpError) -> None:
+    body: dict[str, Any]
+    if error.rpc:
+        code = types.PARSE_ERROR if error.code == "parse_error" else types.INVALID_REQUEST
+        body = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": error.message}}
+    else:
+        body = error_body(error.code, error.message)
+    await respond(send, error.status, json.dumps(body).encode(), headers=error.headers)
 
 
 def limit_http_error(error: LimitReached) -> HttpError:
