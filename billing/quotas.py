@@ -387,24 +387,21 @@ def usage_consume(*, workspace_id: UUID, metric: str, amount: int = 1) -> QuotaS
     return _status(policy, metric, used)
 
 
-def quota_notice_due(policy: QuotaPolicy, metric: str, *, before: int, after: int) -> bool:
-    """Did this consumption cross a notice threshold? (Cheap: async callers check before going to a thread.)"""
+def quota_notice_due(policy: QuotaPolicy, metric: str, *, before: int, after: int) -> list[int]:
+    """The notice thresholds (percent) this consumption crossed; cheap, so async callers check it before going to
+    a thread to send the notices."""
     limit = policy.limit(metric)
-    return bool(limit) and any(before * 100 < threshold * limit <= after * 100 for threshold in NOTICE_THRESHOLDS)  # type: ignore[operator]
+    if not limit:
+        return []
+    return [threshold for threshold in NOTICE_THRESHOLDS if before * 100 < threshold * limit <= after * 100]
 
 
 def quota_notice_if_crossed(policy: QuotaPolicy, metric: str, *, before: int, after: int) -> None:
     """Admission is exact, so exactly one consumption crosses each threshold; it queues the owners' email."""
-    limit = policy.limit(metric)
-    if not limit:
-        return
-    for threshold in NOTICE_THRESHOLDS:
-        if before * 100 < threshold * limit <= after * 100:
-            from billing.tasks import quota_notice_task
+    for threshold in quota_notice_due(policy, metric, before=before, after=after):
+        from billing.tasks import quota_notice_task
 
-            quota_notice_task.delay_on_commit(
-                str(policy.workspace_id), metric, policy.period_start.isoformat(), threshold
-            )
+        quota_notice_task.delay_on_commit(str(policy.workspace_id), metric, policy.period_start.isoformat(), threshold)
 
 
 def quota_usage(*, workspace_id: UUID) -> list[QuotaStatus]:
