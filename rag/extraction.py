@@ -79,6 +79,15 @@ def kind_of(name: str, data: bytes) -> str:
     return claimed
 
 
+def check(name: str, data: bytes) -> str:
+    """The file's kind if ingestion will find text in it; ExtractionError with the reason otherwise. For an upload,
+    before anything is stored: a PDF is read only up to its first page with text (ingestion reads it all)."""
+    if kind_of(name, data) == PDF:
+        _pdf(name, data, first_text_only=True)
+        return PDF
+    return extract(name, data)[0]  # text, Markdown and HTML are cheap to read whole
+
+
 def extract(name: str, data: bytes) -> tuple[str, Extracted]:
     """(kind, extracted text) of a file; ExtractionError with the reason if it holds no usable text."""
     kind = kind_of(name, data)
@@ -144,7 +153,7 @@ def _html(text: str) -> Extracted:
     return converted
 
 
-def _pdf(name: str, data: bytes) -> Extracted:
+def _pdf(name: str, data: bytes, *, first_text_only: bool = False) -> Extracted:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -152,7 +161,11 @@ def _pdf(name: str, data: bytes) -> Extracted:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise ExtractionError(f"{name} is password-protected. Upload it without the password.")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages: list[str] = []
+        for pdf_page in reader.pages:
+            pages.append(pdf_page.extract_text() or "")
+            if first_text_only and pages[-1].strip():
+                break
         title = str(reader.metadata.get("/Title") or "").strip() if reader.metadata else ""
     except ExtractionError:
         raise

@@ -7,6 +7,8 @@ from typing import Any
 from uuid import UUID
 
 import numpy as np
+from django.db.models import Avg, Max
+from pgvector.django import VectorField
 
 from rag.models import Chunk, Document, DocumentStatus
 from rag.search import readable_knowledge_bases, search
@@ -135,21 +137,27 @@ def read_document(context: ToolContext, arguments: dict[str, Any]) -> ToolResult
     document = _document_of(context, arguments["uri"])
     if document is None:
         return ToolResult(text=f"No readable document at {arguments['uri']}.", is_error=True)
-    text = document_text(document)
-    start = min(int(arguments.get("start", 0)), len(text))
-    end = min(int(arguments.get("end") or start + READ_MAX_CHARS), start + READ_MAX_CHARS, len(text))
-    part = text[start:end]
-    structured = {"uri": arguments["uri"], "start": start, "end": end, "length": len(text)}
+    length = Chunk.objects.filter(document=document).aggregate(length=Max("end"))["length"] or 0
+    start = min(int(arguments.get("start", 0)), length)
+    end = min(int(arguments.get("end") or start + READ_MAX_CHARS), start + READ_MAX_CHARS, length)
+    part = _text_between(document, start, end)
+    structured = {"uri": arguments["uri"], "start": start, "end": end, "length": length}
     return ToolResult(text=part, structured=structured)
 
 
-def document_text(document: Document) -> str:
-    """The document's extracted text, rebuilt from its chunks (they cover it, with overlaps)."""
-    text = ""
-    for chunk in Chunk.objects.filter(document=document).order_by("position").only("text", "start", "end"):
-        if chunk.end > len(text):  # whitespace the chunker skipped between chunks comes back as spaces
-            text = text[: chunk.start].ljust(chunk.start) + chunk.text
-    return text
+def _text_between(document: Document, start: int, end: int) -> str:
+    """The document's extracted text from `start` to `end`, rebuilt from the chunks that cover it (they are exact
+    slices of it, with overlaps; whitespace the chunker skipped between two chunks comes back as spaces)."""
+    chunks = Chunk.objects.filter(document=document, end__gt=start, start__lt=end).order_by("start")
+    text, origin = "", None
+    for chunk in chunks.only("text", "start", "end"):
+        origin = chunk.start if origin is None else origin
+        offset = chunk.start - origin
+        if chunk.end - origin > len(text):
+            text = text[:offset].ljust(offset) + chunk.text
+    if origin is None:
+        return ""
+    return text[max(start - origin, 0) : end - origin]
 
 
 @builtin_tool(
@@ -168,17 +176,19 @@ def recommend_related(context: ToolContext, arguments: dict[str, Any]) -> ToolRe
     if document is None:
         return ToolResult(text=f"No readable document at {arguments['uri']}.", is_error=True)
     bases = readable_knowledge_bases(workspace_id=context.workspace_id, api_key=context.api_key)
-    centroid = _centroid(document.pk)
-    others = Document.objects.filter(knowledge_base__in=bases, status=DocumentStatus.READY).exclude(pk=document.pk)
-    scored = []
-    for other in others.select_related("knowledge_base")[:1000]:
-        vector = _centroid(other.pk)
-        if vector is not None and centroid is not None:
-            scored.append((float(centroid @ vector), other))
-    scored.sort(key=lambda pair: -pair[0])
+    centroids = _centroids(
+        Chunk.objects.filter(knowledge_base__in=bases, document__status=DocumentStatus.READY).exclude(document=document)
+    )
+    own = _centroids(Chunk.objects.filter(document=document)).get(document.pk)
+    best = (
+        sorted(((float(own @ vector), pk) for pk, vector in centroids.items()), reverse=True)[:5]
+        if own is not None
+        else []
+    )
+    documents = Document.objects.select_related("knowledge_base").in_bulk([pk for _score, pk in best])
     related = [
-        {"uri": _uri(other), "title": other.title or other.name, "score": round(score, 4)}
-        for score, other in scored[:5]
+        {"uri": _uri(documents[pk]), "title": documents[pk].title or documents[pk].name, "score": round(score, 4)}
+        for score, pk in best
     ]
     if not related:
         return ToolResult(text="No other readable documents to compare with.", structured={"related": []})
@@ -186,13 +196,13 @@ def recommend_related(context: ToolContext, arguments: dict[str, Any]) -> ToolRe
     return ToolResult(text=text, structured={"related": related})
 
 
-def _centroid(document_id: UUID) -> np.ndarray | None:
-    vectors = [
-        np.asarray(vector)
-        for vector in Chunk.objects.filter(document_id=document_id).values_list("embedding", flat=True)
-    ]
-    if not vectors:
-        return None
-    mean = np.mean(vectors, axis=0)
-    norm = float(np.linalg.norm(mean))
-    return mean / norm if norm else None
+def _centroids(chunks: Any) -> dict[UUID, np.ndarray]:
+    """Each document's mean chunk vector, L2-normalised, computed by PostgreSQL (pgvector's avg) in one query."""
+    rows = chunks.values("document_id").annotate(centroid=Avg("embedding", output_field=VectorField()))
+    centroids = {}
+    for row in rows:
+        vector = np.asarray(row["centroid"], dtype=np.float32)
+        norm = float(np.linalg.norm(vector))
+        if norm:
+            centroids[row["document_id"]] = vector / norm
+    return centroids

@@ -28,7 +28,7 @@ from core.audit import audit_record
 from core.errors import Conflict, InvalidInput, LimitReached
 from rag.chunking import Piece, chunks_of
 from rag.embedding import Embedder, EmbedderUnavailable, embedder
-from rag.extraction import CONTENT_TYPES, ExtractionError, extract
+from rag.extraction import CONTENT_TYPES, ExtractionError, check, extract
 from rag.models import Chunk, Document, DocumentStatus, EmbeddingCacheEntry, KnowledgeBase
 
 logger = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def document_upload(
             f"{name} is {len(data) / 1_048_576:.1f} MB; the {plan.name} plan accepts files up to "
             f"{plan.max_upload_bytes / 1_048_576:.0f} MB. Upgrade the plan for larger files."
         )
-    kind, _extracted = extract(name, data)  # refuses wrong, damaged, encrypted and empty files before storing
+    kind = check(name, data)  # refuses wrong, damaged, encrypted and empty files before storing
     digest = hashlib.sha256(data).hexdigest()
     existing = Document.objects.filter(knowledge_base=knowledge_base, sha256=digest).first()
     if existing is not None:
@@ -271,6 +271,7 @@ def _embed(document: Document, pieces: list[Piece], model: Embedder) -> list[Any
     if missing and document.workspace_id is not None:
         usage_consume(workspace_id=document.workspace_id, metric=Metric.AI_OPERATIONS, amount=len(missing))
     _progress(document.pk, DocumentStatus.EMBEDDING, 40)
+    batches = max(1, -(-len(missing) // EMBED_BATCH))
     for done, start in enumerate(range(0, len(missing), EMBED_BATCH), start=1):
         batch = missing[start : start + EMBED_BATCH]
         vectors = model.embed([pieces[index].text for index in batch])
@@ -280,6 +281,5 @@ def _embed(document: Document, pieces: list[Piece], model: Embedder) -> list[Any
         ]
         EmbeddingCacheEntry.objects.bulk_create(entries, ignore_conflicts=True)
         cached.update({entry.key: entry.embedding for entry in entries})
-        batches = max(1, -(-len(missing) // EMBED_BATCH))
         _progress(document.pk, DocumentStatus.EMBEDDING, 40 + int(50 * done / batches))
     return [cached[key] for key in keys]

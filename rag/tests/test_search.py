@@ -11,7 +11,7 @@ from mcp.client.streamable_http import streamable_http_client
 from accounts.api_keys import api_key_authenticate
 from accounts.models import Role
 from accounts.tests.factories import MembershipFactory, issue_key
-from billing.models import Metric
+from billing.models import Metric, Plan
 from billing.quotas import quota_usage
 from billing.tests.factories import workspace_on_plan
 from rag.models import Document, KnowledgeBase
@@ -41,6 +41,7 @@ def _ingested(member, base: KnowledgeBase, name: str, text: str) -> Document:
 
 def _workspace_with_knowledge():
     workspace = workspace_on_plan(api_calls=None, ai_operations=None)
+    Plan.objects.filter(accounts__workspace=workspace).update(storage_bytes=None)  # its own test plan
     member = MembershipFactory.create(workspace=workspace, role=Role.ADMIN)
     docs = knowledge_base_create(actor=member, name="docs")
     support = knowledge_base_create(actor=member, name="support")
@@ -116,6 +117,17 @@ def test_read_and_related_documents():
     )
     assert related.structured is not None
     assert len(related.structured["related"]) == 2
+
+    long_text = "# Long\n\n" + " ".join(f"Passage {n} about inlet shock trains and recovery." for n in range(400))
+    long = _ingested(member, KnowledgeBase.objects.get(workspace=member.workspace, name="docs"), "long.md", long_text)
+    assert long.chunk_count > 3
+    window = tool_call(
+        workspace_id=member.workspace_id,
+        name="read_document",
+        arguments={"uri": f"kb://docs/{long.pk}", "start": 5000, "end": 9000},
+        api_key=context_key,
+    )
+    assert window.text == long_text[5000:9000]  # across chunk boundaries
 
 
 def test_an_mcp_client_searches_with_the_official_sdk(mcp_server):
