@@ -18,7 +18,7 @@ def pytest_configure(config: pytest.Config) -> None:
         database = EmbeddedPostgres()
         if database.start():
             _started.append(database)
-    if os.environ.get("REDIS_URL") == embedded_redis.url():
+    if os.environ.get("REDIS_URL", "").split("?")[0] == embedded_redis.url():
         redis = embedded_redis.EmbeddedRedis()
         if redis.start():
             _started.append(redis)

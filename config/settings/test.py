@@ -5,10 +5,15 @@ import os
 
 from core.embedded import redis as embedded_redis
 
-os.environ.setdefault("REDIS_URL", embedded_redis.url())
+# TOOLPORT_TEST_RUN=<1-15> lets several runs of the suite share this machine's servers at once (several checkouts,
+# or agents working side by side): each takes its own test database, Redis database and key prefixes.
+TEST_RUN = os.environ.get("TOOLPORT_TEST_RUN", "")
+if TEST_RUN and not (TEST_RUN.isdigit() and 1 <= int(TEST_RUN) <= 15):
+    raise ValueError("TOOLPORT_TEST_RUN is a number from 1 to 15.")
+os.environ.setdefault("REDIS_URL", embedded_redis.url() + (f"?db={TEST_RUN}" if TEST_RUN else ""))
 
-from config.settings.base import *  # noqa: F403
-from core.crypto import derived_key
+from config.settings.base import *  # noqa: E402, F403
+from core.crypto import derived_key  # noqa: E402
 
 SECRET_KEY = "test-only-secret-key-not-for-production"  # noqa: S105
 API_KEY_PEPPER = "test-only-pepper"
@@ -21,6 +26,10 @@ WHITENOISE_AUTOREFRESH = True
 
 # Test keys carry their own prefix so the suite can clear them between tests without touching anything else
 # in a shared Redis (see conftest.py).
-CACHES["default"]["KEY_PREFIX"] = "toolport-test"  # noqa: F405
-QUOTA_REDIS_PREFIX = "toolport-test:quota"
-MCP_REDIS_PREFIX = "toolport-test:mcp"
+CACHES["default"]["KEY_PREFIX"] = f"toolport-test{TEST_RUN}"  # noqa: F405
+QUOTA_REDIS_PREFIX = f"toolport-test{TEST_RUN}:quota"
+MCP_REDIS_PREFIX = f"toolport-test{TEST_RUN}:mcp"
+if TEST_RUN:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{TEST_RUN}"}  # noqa: F405
+    if CELERY_BROKER_URL.startswith("redis+socket://"):  # noqa: F405
+        CELERY_BROKER_URL = CELERY_BROKER_URL.replace(f"?db={TEST_RUN}", f"?virtual_host={TEST_RUN}")  # noqa: F405
