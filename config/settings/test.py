@@ -13,6 +13,7 @@ if TEST_RUN and not (TEST_RUN.isdigit() and 1 <= int(TEST_RUN) <= 15):
 os.environ.setdefault("REDIS_URL", embedded_redis.url() + (f"?db={TEST_RUN}" if TEST_RUN else ""))
 
 from config.settings.base import *  # noqa: E402, F403
+from config.settings.base import CELERY_BROKER_URL  # noqa: E402
 from core.crypto import derived_key  # noqa: E402
 
 SECRET_KEY = "test-only-secret-key-not-for-production"  # noqa: S105
@@ -31,5 +32,5 @@ QUOTA_REDIS_PREFIX = f"toolport-test{TEST_RUN}:quota"
 MCP_REDIS_PREFIX = f"toolport-test{TEST_RUN}:mcp"
 if TEST_RUN:
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{TEST_RUN}"}  # noqa: F405
-    if CELERY_BROKER_URL.startswith("redis+socket://"):  # noqa: F405
-        CELERY_BROKER_URL = CELERY_BROKER_URL.replace(f"?db={TEST_RUN}", f"?virtual_host={TEST_RUN}")  # noqa: F405
+    if CELERY_BROKER_URL.startswith("redis+socket://"):
+        CELERY_BROKER_URL = CELERY_BROKER_URL.replace(f"?db={TEST_RUN}", f"?virtual_host={TEST_RUN}")
