@@ -13,6 +13,7 @@ from core.errors import (
     LimitReached,
     NotAllowed,
     NotFound,
+    TooLarge,
     ToolportError,
     Unauthenticated,
     Unavailable,
@@ -22,6 +23,7 @@ from core.errors import (
 FAMILY_STATUS: list[tuple[type[ToolportError], int]] = [
     (NotFound, status.HTTP_404_NOT_FOUND),
     (NotAllowed, status.HTTP_403_FORBIDDEN),
+    (TooLarge, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
     (InvalidInput, status.HTTP_400_BAD_REQUEST),
     (Conflict, status.HTTP_409_CONFLICT),
     (Unauthenticated, status.HTTP_401_UNAUTHORIZED),

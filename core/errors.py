@@ -38,6 +38,12 @@ class InvalidInput(ToolportError):
     code = "invalid"
 
 
+class TooLarge(InvalidInput):
+    """The request or a file in it is bigger than the limit that applies: answer 413."""
+
+    code = "too_large"
+
+
 class Conflict(ToolportError):
     """The request clashes with the current state (a duplicate, a limit, a last owner): answer 409."""
 

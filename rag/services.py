@@ -11,21 +11,26 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import urllib.parse
 import uuid
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import httpx
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from accounts.models import Membership, Role
+from accounts.models import ApiKey, Membership, Role, User, Workspace
 from billing.models import Metric
 from billing.quotas import QuotaExceeded, billing_account_get, effective_plan, quota_check, usage_consume
 from core.audit import audit_record
-from core.errors import Conflict, InvalidInput, LimitReached
+from core.errors import Conflict, InvalidInput, NotAllowed, NotFound, TooLarge
+from core.outbound import OutboundRefused, ResponseTooLarge, fetch
 from rag.chunking import Piece, chunks_of
 from rag.embedding import Embedder, EmbedderUnavailable, embedder
 from rag.extraction import CONTENT_TYPES, ExtractionError, check, extract
@@ -81,17 +86,69 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", base)[-120:]
 
 
-def _storage_key(workspace_id: UUID, name: str) -> str:
+def _storage_key(workspace_id: UUID | None, name: str) -> str:
+    """`workspaces/<id>/documents/<yyyy>/<mm>/<uuid>-<name>`; staff's global knowledge bases under `global/`."""
     now = timezone.now()
-    return f"workspaces/{workspace_id}/documents/{now:%Y}/{now:%m}/{uuid.uuid4()}-{_safe_name(name)}"
+    owner = f"workspaces/{workspace_id}" if workspace_id else "global"
+    return f"{owner}/documents/{now:%Y}/{now:%m}/{uuid.uuid4()}-{_safe_name(name)}"
 
 
 # --- documents -----------------------------------------------------------------------------------------------------
 
+# Who adds or removes documents: a workspace member (contributor or more), an API key that is not read-only and
+# whose scope covers the knowledge base, or staff for a global knowledge base.
+Writer = Membership | ApiKey | User
+
+
+@dataclass(frozen=True)
+class _Writing:
+    workspace: Workspace | None
+    user: User | None
+    detail: dict[str, str]
+
+
+def _writing(writer: Writer, knowledge_base: KnowledgeBase, doing: str) -> _Writing:
+    """Check that `writer` may change `knowledge_base`; what the audit records of them."""
+    if isinstance(writer, Membership):
+        writer.require_role(Role.MEMBER, doing)
+        if knowledge_base.workspace_id != writer.workspace_id:
+            raise NotFound("This workspace has no such knowledge base.")
+        return _Writing(writer.workspace, writer.user, {})
+    if isinstance(writer, ApiKey):
+        if knowledge_base.workspace_id != writer.workspace_id:
+            raise NotFound("This workspace has no such knowledge base.")
+        if writer.read_only:
+            raise NotAllowed(f"The API key {writer.name} is read-only; it cannot {doing}.")
+        if writer.knowledge_bases and knowledge_base.name not in writer.knowledge_bases:
+            raise NotAllowed(f"The API key {writer.name} is not scoped to the knowledge base {knowledge_base.name}.")
+        return _Writing(writer.workspace, writer.created_by, {"api_key": writer.prefix})
+    if writer.is_staff and knowledge_base.workspace_id is None:
+        return _Writing(None, writer, {})
+    raise NotAllowed(f"Only staff can {doing} in a global knowledge base.")
+
+
+def upload_limit(knowledge_base: KnowledgeBase) -> tuple[int, str]:
+    """The largest file this knowledge base accepts, in bytes, and whose limit it is ("the Free plan")."""
+    if knowledge_base.workspace_id is None:  # staff's global knowledge bases: the site-wide cap
+        return settings.RAG_GLOBAL_MAX_UPLOAD_BYTES, "site"
+    plan = effective_plan(billing_account_get(workspace_id=knowledge_base.workspace_id), timezone.now())
+    return plan.max_upload_bytes, f"{plan.name} plan"
+
+
+def upload_size_check(*, knowledge_base: KnowledgeBase, name: str, size: int) -> None:
+    """Refuse a file over the plan's upload size (before reading it; `document_upload` checks again)."""
+    limit, plan_name = upload_limit(knowledge_base)
+    if size > limit:
+        raise TooLarge(
+            f"{name} is {size / 1_048_576:.1f} MB; the {plan_name} accepts files up to {limit / 1_048_576:.0f} MB."
+            + (" Upgrade the plan for larger files." if knowledge_base.workspace_id else ""),
+            details={"limit_bytes": limit},
+        )
+
 
 def document_upload(
     *,
-    actor: Membership,
+    actor: Writer,
     knowledge_base: KnowledgeBase,
     name: str,
     data: bytes,
@@ -101,16 +158,9 @@ def document_upload(
 ) -> Document:
     """Accept a file into a knowledge base and queue its ingestion; raises (and stores nothing) when it is too big,
     over the storage quota, of a kind we cannot read, or already in this knowledge base."""
-    actor.require_role(Role.MEMBER, "upload documents")
-    if knowledge_base.workspace_id != actor.workspace_id:
-        raise InvalidInput("That knowledge base belongs to another workspace.")
-    workspace_id = actor.workspace_id
-    plan = effective_plan(billing_account_get(workspace_id=workspace_id), timezone.now())
-    if len(data) > plan.max_upload_bytes:
-        raise LimitReached(
-            f"{name} is {len(data) / 1_048_576:.1f} MB; the {plan.name} plan accepts files up to "
-            f"{plan.max_upload_bytes / 1_048_576:.0f} MB. Upgrade the plan for larger files."
-        )
+    writing = _writing(actor, knowledge_base, "upload documents")
+    workspace_id = knowledge_base.workspace_id
+    upload_size_check(knowledge_base=knowledge_base, name=name, size=len(data))
     kind = check(name, data)  # refuses wrong, damaged, encrypted and empty files before storing
     digest = hashlib.sha256(data).hexdigest()
     existing = Document.objects.filter(knowledge_base=knowledge_base, sha256=digest).first()
@@ -119,7 +169,8 @@ def document_upload(
             f"{name} has the same content as {existing.name}, already in {knowledge_base.name}.",
             details={"document": str(existing.pk)},
         )
-    quota_check(workspace_id=workspace_id, metric=Metric.STORAGE_BYTES, amount=max(len(data), 1))
+    if workspace_id is not None:
+        quota_check(workspace_id=workspace_id, metric=Metric.STORAGE_BYTES, amount=max(len(data), 1))
     key = default_storage.save(_storage_key(workspace_id, name), ContentFile(data))
     try:
         with transaction.atomic():
@@ -133,16 +184,22 @@ def document_upload(
                 sha256=digest,
                 file=key,
                 source_url=source_url,
-                tags=[str(tag)[:50] for tag in (tags or [])][:20],
+                tags=tags_clean(tags),
                 progress=5,
             )
             audit_record(
                 action="document.upload",
-                actor=actor.user,
-                workspace=actor.workspace,
+                actor=writing.user,
+                workspace=writing.workspace,
                 target=document,
                 request=request,
-                detail={"name": document.name, "knowledge_base": knowledge_base.name, "bytes": len(data)},
+                detail={
+                    "name": document.name,
+                    "knowledge_base": knowledge_base.name,
+                    "bytes": len(data),
+                    **({"url": source_url} if source_url else {}),
+                    **writing.detail,
+                },
             )
             transaction.on_commit(lambda: _enqueue(document.pk))
     except IntegrityError as error:  # the same content uploaded twice at once: keep the first
@@ -154,37 +211,144 @@ def document_upload(
     return document
 
 
+def tags_clean(tags: list[str] | str | None) -> list[str]:
+    """Up to 20 distinct tags of up to 50 characters; a string is split on commas."""
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    cleaned = (str(tag).strip()[:50] for tag in tags or [])
+    return list(dict.fromkeys(tag for tag in cleaned if tag))[:20]
+
+
+_EXTENSIONS = {"text/html": ".html", "application/pdf": ".pdf", "text/markdown": ".md", "text/plain": ".txt"}
+
+
+def _name_from_response(url: str, response: httpx.Response) -> str:
+    """The file name a fetched URL stands for: Content-Disposition's, else the path's last part, with an extension
+    from the content type when it has none (a page at /docs/ becomes docs.html)."""
+    disposition = response.headers.get("content-disposition", "")
+    match = re.search(r"filename\*?=(?:UTF-8'')?\"?([^\";]+)", disposition, re.IGNORECASE)
+    path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+    name = match.group(1) if match else (path.rstrip("/").rsplit("/", 1)[-1] or urllib.parse.urlsplit(url).hostname)
+    name = _safe_name(name or "document")
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if "." not in name.lstrip(".") and content_type in _EXTENSIONS:
+        name += _EXTENSIONS[content_type]
+    return name
+
+
+def document_fetch(
+    *, actor: Writer, knowledge_base: KnowledgeBase, url: str, tags: list[str] | None = None, request: Any = None
+) -> Document:
+    """Fetch a document from a URL (through the SSRF guard: no private, loopback or metadata addresses, on every
+    redirect too) and upload it; errors say what the server answered."""
+    _writing(actor, knowledge_base, "upload documents")
+    url = url.strip()
+    if not url.lower().startswith(("http://", "https://")):
+        raise InvalidInput("Give an http:// or https:// URL.", details={"field": "url"})
+    limit, plan_name = upload_limit(knowledge_base)
+    try:
+        response, body = fetch("GET", url, max_bytes=limit, timeout=settings.RAG_FETCH_TIMEOUT_SECONDS)
+    except ResponseTooLarge as error:
+        raise TooLarge(
+            f"The document at {url} is larger than {limit / 1_048_576:.0f} MB, the most the {plan_name} accepts.",
+            details={"field": "url", "limit_bytes": limit},
+        ) from error
+    except OutboundRefused as error:
+        raise InvalidInput(error.message, details={"field": "url"}) from error
+    except httpx.TimeoutException as error:
+        raise InvalidInput(f"{url} did not answer within {settings.RAG_FETCH_TIMEOUT_SECONDS:g} s.") from error
+    except httpx.HTTPError as error:
+        raise InvalidInput(f"Could not fetch {url}: {error}.", details={"field": "url"}) from error
+    if response.status_code >= 400:
+        raise InvalidInput(f"{url} answered {response.status_code} {response.reason_phrase}.", details={"field": "url"})
+    return document_upload(
+        actor=actor,
+        knowledge_base=knowledge_base,
+        name=_name_from_response(str(response.url), response),
+        data=body,
+        tags=tags,
+        source_url=url[:2000],
+        request=request,
+    )
+
+
 def _enqueue(document_id: UUID) -> None:
     from rag.tasks import document_ingest_task
 
     document_ingest_task.delay(str(document_id))
 
 
-def document_retry(*, actor: Membership, document: Document) -> Document:
-    actor.require_role(Role.MEMBER, "retry ingestion")
+def document_retry(*, actor: Writer, document: Document, request: Any = None) -> Document:
+    """Queue a failed document's ingestion again (after its cause is fixed: a quota raised, a provider back)."""
+    writing = _writing(actor, document.knowledge_base, "retry ingestion")
     if document.status != DocumentStatus.FAILED:
         raise Conflict(f"{document.name} has not failed; only failed documents can be retried.")
-    Document.objects.filter(pk=document.pk).update(status=DocumentStatus.UPLOADED, progress=5, error="")
-    transaction.on_commit(lambda: _enqueue(document.pk))
+    with transaction.atomic():
+        Document.objects.filter(pk=document.pk).update(status=DocumentStatus.UPLOADED, progress=5, error="")
+        audit_record(
+            action="document.retry",
+            actor=writing.user,
+            workspace=writing.workspace,
+            target=document,
+            request=request,
+            detail={"name": document.name, **writing.detail},
+        )
+        transaction.on_commit(lambda: _enqueue(document.pk))
     document.refresh_from_db()
     return document
 
 
 @transaction.atomic
-def document_delete(*, actor: Membership, document: Document, request: Any = None) -> None:
+def document_delete(*, actor: Writer, document: Document, request: Any = None) -> None:
     """The document, its chunks and its file go (the file after the commit)."""
-    actor.require_role(Role.MEMBER, "delete documents")
+    writing = _writing(actor, document.knowledge_base, "delete documents")
     key = str(document.file.name)
     audit_record(
         action="document.delete",
-        actor=actor.user,
-        workspace=actor.workspace,
+        actor=writing.user,
+        workspace=writing.workspace,
         target=document,
         request=request,
-        detail={"name": document.name},
+        detail={"name": document.name, **writing.detail},
     )
     document.delete()
-    transaction.on_commit(lambda: default_storage.delete(key))
+    transaction.on_commit(lambda: _delete_files([key]))
+
+
+@transaction.atomic
+def knowledge_base_delete(*, actor: Membership | User, knowledge_base: KnowledgeBase, request: Any = None) -> int:
+    """A knowledge base with its documents, chunks and files (the files after the commit); returns how many
+    documents went. Workspace admins and owners for their own, staff for global ones."""
+    if isinstance(actor, Membership):
+        actor.require_role(Role.ADMIN, "delete knowledge bases")
+        if knowledge_base.workspace_id != actor.workspace_id:
+            raise NotFound("This workspace has no such knowledge base.")
+        workspace, user = actor.workspace, actor.user
+    elif actor.is_staff and knowledge_base.workspace_id is None:
+        workspace, user = None, actor
+    else:
+        raise NotAllowed("Only staff can delete a global knowledge base.")
+    keys = [str(name) for name in knowledge_base.documents.values_list("file", flat=True)]
+    audit_record(
+        action="knowledge_base.delete",
+        actor=user,
+        workspace=workspace,
+        target=knowledge_base,
+        request=request,
+        detail={"name": knowledge_base.name, "documents": len(keys)},
+    )
+    knowledge_base.delete()
+    transaction.on_commit(lambda: _delete_files(keys))
+    return len(keys)
+
+
+def _delete_files(keys: list[str]) -> None:
+    """Remove stored files after their rows are gone; one that fails is left to the orphan sweep, never raised."""
+    for key in keys:
+        try:
+            default_storage.delete(key)
+        except Exception:  # the rows are already deleted; the orphan sweep removes what is left
+            logger.warning("Could not delete the stored file %s; the orphan sweep will remove it.", key, exc_info=True)
 
 
 # --- ingestion -----------------------------------------------------------------------------------------------------

@@ -126,6 +126,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(CELERY_FILESYSTEM_BROKER_DIR / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis", "sentinel")):
+    # Redis keeps a delivered, unacknowledged message aside for this long, then gives it to another worker: that is
+    # how the task of a worker killed mid-way (acks_late) is redelivered. It must exceed the longest task
+    # (CELERY_TASK_TIME_LIMIT) and the longest retry countdown, or a task still running would be delivered again.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -296,3 +301,7 @@ LOGGING = logging_settings(level=LOG_LEVEL, renderer=LOG_FORMAT)
 # --- RAG --------------------------------------------------------------------------------------------------------------
 # The embedding provider (rag.embedding): "minilm", the offline all-MiniLM-L6-v2 int8 ONNX model from PyPI.
 EMBEDDING_PROVIDER = env.str("EMBEDDING_PROVIDER", default="minilm")
+# Staff's global knowledge bases take files up to this size (workspaces: their plan's upload size).
+RAG_GLOBAL_MAX_UPLOAD_BYTES = env.int("RAG_GLOBAL_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
+# Upload by URL: how long the fetch may take (it runs while the user waits, through the SSRF guard).
+RAG_FETCH_TIMEOUT_SECONDS = env.float("RAG_FETCH_TIMEOUT_SECONDS", default=20.0)

@@ -13,7 +13,7 @@ from billing.models import BillingAccount, Metric
 from billing.quotas import QuotaExceeded, quota_policy_forget, quota_usage
 from billing.tests.factories import workspace_on_plan
 from config.celery import app
-from core.errors import Conflict, LimitReached
+from core.errors import Conflict, TooLarge
 from rag.extraction import ExtractionError
 from rag.models import Chunk, Document, DocumentStatus
 from rag.services import document_delete, document_ingest, document_retry, document_upload, knowledge_base_create
@@ -99,7 +99,7 @@ def test_each_kind_of_file_becomes_searchable_chunks(celery_worker, media, name)
         ("broken.pdf", damaged_pdf(), ExtractionError),
         ("empty.txt", b"", ExtractionError),
         ("image.png", b"\x89PNG\r\n\x1a\n", ExtractionError),
-        ("big.txt", b"x" * 3_000_000, LimitReached),
+        ("big.txt", b"x" * 3_000_000, TooLarge),
     ],
 )
 def test_refused_uploads_store_nothing(media, name, data, error):
