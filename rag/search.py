@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from django.db import connection, transaction
@@ -74,9 +74,11 @@ def search(
     document_id: UUID | None = None,
     tags: list[str] | None = None,
     top_k: int = 5,
+    mode: Literal["hybrid", "dense", "text"] = "hybrid",
 ) -> list[Hit]:
     """The best chunks for `query` among what this caller may read; counts one AI operation (the query's
-    embedding), refused with QuotaExceeded before any work when none is left."""
+    embedding), refused with QuotaExceeded before any work when none is left. `mode` keeps one of the two rankings
+    alone (dense: no full text; text: no embedding, so nothing is counted), for the retrieval benchmark."""
     top_k = max(1, min(int(top_k), MAX_TOP_K))
     query = query.strip()
     if not query:
@@ -87,8 +89,9 @@ def search(
     base_ids = list(bases.values_list("pk", flat=True))
     if not base_ids:
         return []
-    usage_consume(workspace_id=workspace_id, metric=Metric.AI_OPERATIONS)
-    vector = embedder().embed([query])[0]
+    if mode != "text":
+        usage_consume(workspace_id=workspace_id, metric=Metric.AI_OPERATIONS)
+        vector = embedder().embed([query])[0]
     chunks = Chunk.objects.filter(knowledge_base_id__in=base_ids, document__status=DocumentStatus.READY)
     if document_id is not None:
         chunks = chunks.filter(document_id=document_id)
@@ -96,16 +99,18 @@ def search(
         chunks = chunks.filter(document__tags__contains=[tag])
     dense_sql, dense_params = chunks.values("id").query.sql_with_params()
     words = or_query(query)
+    dense: list[int] = []
+    lexical: list[int] = []
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        cursor.execute(
-            f"SELECT c.id FROM rag_chunk c WHERE c.id IN ({dense_sql}) "  # noqa: S608 - the ORM's own SQL and params
-            "ORDER BY c.embedding <=> %s::vector LIMIT %s",
-            [*dense_params, list(map(float, vector)), CANDIDATES],
-        )
-        dense = [row[0] for row in cursor.fetchall()]
-        lexical: list[int] = []
-        if words:
+        if mode != "text":
+            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            cursor.execute(
+                f"SELECT c.id FROM rag_chunk c WHERE c.id IN ({dense_sql}) "  # noqa: S608 - the ORM's SQL and params
+                "ORDER BY c.embedding <=> %s::vector LIMIT %s",
+                [*dense_params, list(map(float, vector)), CANDIDATES],
+            )
+            dense = [row[0] for row in cursor.fetchall()]
+        if words and mode != "dense":
             cursor.execute(
                 f"SELECT c.id FROM rag_chunk c WHERE c.id IN ({dense_sql}) "  # noqa: S608
                 "AND c.search_vector @@ to_tsquery('english', %s) "
