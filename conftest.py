@@ -28,6 +28,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     from django.db import connections
 
     connections.close_all()
+    if os.environ.get("TOOLPORT_TEST_RUN"):  # parallel runs share the servers: the first to finish must not stop them
+        return
     while _started:
         _started.pop().stop()
 
