@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -33,7 +33,7 @@ from core.errors import NotFound, ToolportError
 
 SESSION_WORKSPACE = "workspace_id"
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 class SignedInRequest(HttpRequest):
@@ -47,7 +47,7 @@ def workspace_page(view: View) -> View:
 
     @login_required
     @wraps(view)
-    def wrapper(request: SignedInRequest, workspace_id: Any, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: SignedInRequest, workspace_id: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             membership = selectors.membership_get(user=request.user, workspace_id=workspace_id)
         except WorkspaceNotFound as error:

@@ -9,6 +9,7 @@ from accounts import views as account_views
 from billing import urls as billing_urls
 from billing import views as billing_views
 from core import views as core_views
+from rag import urls as rag_urls
 from tools import urls as tool_urls
 from tools.mcp_server import views as mcp_views
 
@@ -23,6 +24,7 @@ console = [
     *account_urls.urlpatterns,
     *billing_urls.console_patterns,
     *tool_urls.console_patterns,
+    *rag_urls.console_patterns,
     *account_urls.placeholder_patterns,
 ]
 

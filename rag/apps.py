@@ -5,6 +5,10 @@ class RagConfig(AppConfig):
     name = "rag"
 
     def ready(self) -> None:
+        from accounts.navigation import Section, section_register
+
+        section_register(Section("knowledge", "Knowledge", "console:knowledge", 20))
+
         from billing.quotas import storage_measure_register
         from rag.services import stored_bytes
 

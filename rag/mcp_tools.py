@@ -7,11 +7,12 @@ from typing import Any
 from uuid import UUID
 
 import numpy as np
-from django.db.models import Avg, Max
+from django.db.models import Avg
 from pgvector.django import VectorField
 
 from rag.models import Chunk, Document, DocumentStatus
 from rag.search import readable_knowledge_bases, search
+from rag.selectors import document_length, document_text
 from tools.builtins import ToolContext, ToolResult, builtin_tool
 
 URI_PREFIX = "kb://"
@@ -137,27 +138,12 @@ def read_document(context: ToolContext, arguments: dict[str, Any]) -> ToolResult
     document = _document_of(context, arguments["uri"])
     if document is None:
         return ToolResult(text=f"No readable document at {arguments['uri']}.", is_error=True)
-    length = Chunk.objects.filter(document=document).aggregate(length=Max("end"))["length"] or 0
+    length = document_length(document)
     start = min(int(arguments.get("start", 0)), length)
     end = min(int(arguments.get("end") or start + READ_MAX_CHARS), start + READ_MAX_CHARS, length)
-    part = _text_between(document, start, end)
+    part = document_text(document, start, end)
     structured = {"uri": arguments["uri"], "start": start, "end": end, "length": length}
     return ToolResult(text=part, structured=structured)
-
-
-def _text_between(document: Document, start: int, end: int) -> str:
-    """The document's extracted text from `start` to `end`, rebuilt from the chunks that cover it (they are exact
-    slices of it, with overlaps; whitespace the chunker skipped between two chunks comes back as spaces)."""
-    chunks = Chunk.objects.filter(document=document, end__gt=start, start__lt=end).order_by("start")
-    text, origin = "", None
-    for chunk in chunks.only("text", "start", "end"):
-        origin = chunk.start if origin is None else origin
-        offset = chunk.start - origin
-        if chunk.end - origin > len(text):
-            text = text[:offset].ljust(offset) + chunk.text
-    if origin is None:
-        return ""
-    return text[max(start - origin, 0) : end - origin]
 
 
 @builtin_tool(
