@@ -91,6 +91,10 @@ class Chunk(models.Model):
     token_count = models.PositiveIntegerField()
     model = models.CharField(max_length=100, help_text="The embedding model that made `embedding`.")
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
+    # While a re-embedding runs (rag/reembedding.py): the vector of the model being switched to, swapped into
+    # `embedding` for every chunk in one transaction. Not indexed: nothing searches it.
+    model_next = models.CharField(max_length=100, blank=True, default="", db_default="")
+    embedding_next = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True)
     search_vector = SearchVectorField()
 
     class Meta:
@@ -110,6 +114,24 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id}#{self.position}"
+
+
+class ActiveEmbedding(models.Model):
+    """The one embedding model search and ingestion use (one row), and the model a re-embedding is filling in.
+
+    Chunk vectors are all of `model`: a query is embedded with it, so it is only ever compared with its own kind."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    model = models.CharField(max_length=100)
+    next_model = models.CharField(max_length=100, blank=True, help_text="Being re-embedded into; empty when none.")
+    switched_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="rag_active_embedding_singleton")]
+
+    def __str__(self) -> str:
+        return self.model + (f" → {self.next_model}" if self.next_model else "")
 
 
 class EmbeddingCacheEntry(models.Model):

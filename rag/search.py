@@ -22,8 +22,8 @@ from django.utils import timezone
 
 from billing.models import Metric
 from billing.quotas import billing_account_get, effective_plan, usage_consume
-from rag.embedding import embedder
 from rag.models import Chunk, DocumentStatus, KnowledgeBase
+from rag.reembedding import active_embedder
 
 RRF_K = 60
 CANDIDATES = 50
@@ -91,7 +91,8 @@ def search(
         return []
     if mode != "text":
         usage_consume(workspace_id=workspace_id, metric=Metric.AI_OPERATIONS)
-        vector = embedder().embed([query])[0]
+        query_model = active_embedder()  # the model every chunk's vector is of (a re-embedding may be under way)
+        vector = query_model.embed([query])[0]
     chunks = Chunk.objects.filter(knowledge_base_id__in=base_ids, document__status=DocumentStatus.READY)
     if document_id is not None:
         chunks = chunks.filter(document_id=document_id)
@@ -105,9 +106,10 @@ def search(
         if mode != "text":
             cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
             cursor.execute(
-                f"SELECT c.id FROM rag_chunk c WHERE c.id IN ({dense_sql}) "  # noqa: S608 - the ORM's SQL and params
+                # c.model: a switch-over committed since the query was embedded leaves the dense list empty, not wrong
+                f"SELECT c.id FROM rag_chunk c WHERE c.id IN ({dense_sql}) AND c.model = %s "  # noqa: S608 - ORM SQL
                 "ORDER BY c.embedding <=> %s::vector LIMIT %s",
-                [*dense_params, list(map(float, vector)), CANDIDATES],
+                [*dense_params, query_model.model, list(map(float, vector)), CANDIDATES],
             )
             dense = [row[0] for row in cursor.fetchall()]
         if words and mode != "dense":

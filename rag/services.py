@@ -32,13 +32,14 @@ from core.audit import audit_record
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound, TooLarge
 from core.outbound import OutboundRefused, ResponseTooLarge, fetch
 from rag.chunking import Piece, chunks_of
-from rag.embedding import Embedder, EmbedderUnavailable, embedder
+from rag.embedding import Embedder, EmbedderUnavailable
 from rag.extraction import CONTENT_TYPES, ExtractionError, check, extract
-from rag.models import Chunk, Document, DocumentStatus, EmbeddingCacheEntry, KnowledgeBase
+from rag.models import Chunk, Document, DocumentStatus, KnowledgeBase
+from rag.reembedding import EMBED_BATCH as EMBED_BATCH  # texts per call to the model (tests count in these)
+from rag.reembedding import chunk_write_allowed, embed_cached, ingestion_embedders
 
 logger = logging.getLogger(__name__)
 
-EMBED_BATCH = 64
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
 
 
@@ -375,75 +376,87 @@ def document_ingest(document_id: UUID) -> str:
             data = file.read()
         _kind, extracted = extract(document.name, data)
         _progress(document.pk, DocumentStatus.CHUNKING, 30)
-        model = embedder()
-        pieces = chunks_of(extracted, model)
-        vectors = _embed(document, pieces, model)
-    except (ExtractionError, QuotaExceeded, EmbedderUnavailable) as error:
+        pieces = chunks_of(extracted, ingestion_embedders()[0])
+    except (ExtractionError, EmbedderUnavailable) as error:
         _fail(document.pk, getattr(error, "message", str(error)))
         return DocumentStatus.FAILED
     except FileNotFoundError:
         _fail(document.pk, "The stored file is missing; delete the document and upload it again.")
         return DocumentStatus.FAILED
-    with transaction.atomic():
-        locked = Document.objects.select_for_update().filter(pk=document.pk).first()
-        if locked is None:  # deleted meanwhile
-            return "gone"
-        Chunk.objects.filter(document=locked).delete()
-        Chunk.objects.bulk_create(
-            Chunk(
-                workspace_id=locked.workspace_id,
-                knowledge_base_id=locked.knowledge_base_id,
-                document=locked,
-                position=position,
-                text=piece.text,
-                heading_path=piece.heading_path,
-                start=piece.start,
-                end=piece.end,
-                token_count=piece.token_count,
-                model=model.model,
-                embedding=vector,
-                search_vector="",
+    for _attempt in range(3):  # the active model can switch over while the document is embedded: embed again
+        try:
+            model, following = ingestion_embedders()
+            vectors = _embed(document, pieces, model)
+            next_vectors = _embed_following(pieces, following)
+        except (QuotaExceeded, EmbedderUnavailable) as error:
+            _fail(document.pk, getattr(error, "message", str(error)))
+            return DocumentStatus.FAILED
+        with transaction.atomic():
+            if not chunk_write_allowed(model.model):
+                continue
+            locked = Document.objects.select_for_update().filter(pk=document.pk).first()
+            if locked is None:  # deleted meanwhile
+                return "gone"
+            Chunk.objects.filter(document=locked).delete()
+            Chunk.objects.bulk_create(
+                Chunk(
+                    workspace_id=locked.workspace_id,
+                    knowledge_base_id=locked.knowledge_base_id,
+                    document=locked,
+                    position=position,
+                    text=piece.text,
+                    heading_path=piece.heading_path,
+                    start=piece.start,
+                    end=piece.end,
+                    token_count=piece.token_count,
+                    model=model.model,
+                    embedding=vector,
+                    model_next=following.model if following and next_vectors else "",
+                    embedding_next=next_vectors[position] if next_vectors else None,
+                    search_vector="",
+                )
+                for position, (piece, vector) in enumerate(zip(pieces, vectors, strict=True))
             )
-            for position, (piece, vector) in enumerate(zip(pieces, vectors, strict=True))
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE rag_chunk SET search_vector = "
-                "setweight(to_tsvector('english', coalesce(heading_path, '')), 'B') || "
-                "to_tsvector('english', text) WHERE document_id = %s",
-                [locked.pk],
-            )
-        locked.title = extracted.title[:300]
-        locked.status = DocumentStatus.READY
-        locked.progress = 100
-        locked.error = ""
-        locked.chunk_count = len(pieces)
-        locked.save(update_fields=["title", "status", "progress", "error", "chunk_count", "updated_at"])
-    return DocumentStatus.READY
-
-
-def _cache_key(model: str, text: str) -> str:
-    return hashlib.sha256(f"{model}\x00{text}".encode()).hexdigest()
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE rag_chunk SET search_vector = "
+                    "setweight(to_tsvector('english', coalesce(heading_path, '')), 'B') || "
+                    "to_tsvector('english', text) WHERE document_id = %s",
+                    [locked.pk],
+                )
+            locked.title = extracted.title[:300]
+            locked.status = DocumentStatus.READY
+            locked.progress = 100
+            locked.error = ""
+            locked.chunk_count = len(pieces)
+            locked.save(update_fields=["title", "status", "progress", "error", "chunk_count", "updated_at"])
+        return DocumentStatus.READY
+    _fail(document.pk, "The embedding model changed three times while this document was embedded; retry it.")
+    return DocumentStatus.FAILED
 
 
 def _embed(document: Document, pieces: list[Piece], model: Embedder) -> list[Any]:
     """Vectors for the pieces: from the cache where the same text was embedded by the same model, the rest in
     batches (each counted as AI operations, refused before any work when the quota cannot cover them)."""
-    keys = [_cache_key(model.model, piece.text) for piece in pieces]
-    cached = {entry.key: entry.embedding for entry in EmbeddingCacheEntry.objects.filter(key__in=set(keys))}
-    missing = [index for index, key in enumerate(keys) if key not in cached]
-    if missing and document.workspace_id is not None:
-        usage_consume(workspace_id=document.workspace_id, metric=Metric.AI_OPERATIONS, amount=len(missing))
-    _progress(document.pk, DocumentStatus.EMBEDDING, 40)
-    batches = max(1, -(-len(missing) // EMBED_BATCH))
-    for done, start in enumerate(range(0, len(missing), EMBED_BATCH), start=1):
-        batch = missing[start : start + EMBED_BATCH]
-        vectors = model.embed([pieces[index].text for index in batch])
-        entries = [
-            EmbeddingCacheEntry(key=keys[index], model=model.model, embedding=vector)
-            for index, vector in zip(batch, vectors, strict=True)
-        ]
-        EmbeddingCacheEntry.objects.bulk_create(entries, ignore_conflicts=True)
-        cached.update({entry.key: entry.embedding for entry in entries})
+
+    def meter(misses: int) -> None:
+        if misses and document.workspace_id is not None:
+            usage_consume(workspace_id=document.workspace_id, metric=Metric.AI_OPERATIONS, amount=misses)
+        _progress(document.pk, DocumentStatus.EMBEDDING, 40)
+
+    def advance(done: int, batches: int) -> None:
         _progress(document.pk, DocumentStatus.EMBEDDING, 40 + int(50 * done / batches))
-    return [cached[key] for key in keys]
+
+    return embed_cached(model, [piece.text for piece in pieces], before=meter, after_batch=advance)[0]
+
+
+def _embed_following(pieces: list[Piece], following: Embedder | None) -> list[Any] | None:
+    """The configured model's vectors while a re-embedding is due (not metered: the operator changed the model);
+    None when there is none or it fails (the re-embedding then does these chunks)."""
+    if following is None:
+        return None
+    try:
+        return embed_cached(following, [piece.text for piece in pieces])[0]
+    except EmbedderUnavailable as error:
+        logger.warning("no %s vectors for the new chunks yet: %s", following.model, error.message)
+        return None

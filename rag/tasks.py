@@ -5,6 +5,7 @@ from uuid import UUID
 
 from celery import shared_task
 
+from rag.reembedding import TASK_SECONDS, embeddings_reembed
 from rag.services import document_ingest
 
 
@@ -17,3 +18,13 @@ from rag.services import document_ingest
 )
 def document_ingest_task(document_id: str) -> str:
     return document_ingest(UUID(document_id))
+
+
+@shared_task(name="rag.embeddings_reembed", ignore_result=True)
+def embeddings_reembed_task() -> str:
+    """Beat runs it every minute. Nothing to do unless the configured embedding model differs from the active one;
+    then it re-embeds for up to TASK_SECONDS and queues itself to go on (a killed run resumes from the data)."""
+    progress = embeddings_reembed(time_budget=TASK_SECONDS)
+    if progress.status == "in_progress":
+        embeddings_reembed_task.delay()
+    return progress.status

