@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("accounts.api_urls")),
     path("", include("billing.api_urls")),
     path("", include("tools.api_urls")),
+    path("", include("rag.api_urls")),
 ]
 
 # One "console" namespace composed from each app's pages; the placeholder catch-all goes last.

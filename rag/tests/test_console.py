@@ -4,10 +4,8 @@ progress rows, failures with Retry, text and download, search with links, delete
 workspaces."""
 
 import re
-from pathlib import Path
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.urls import reverse
 
 from accounts.models import Role
@@ -15,7 +13,6 @@ from accounts.tests.factories import MembershipFactory
 from billing.models import BillingAccount
 from billing.quotas import quota_policy_forget
 from billing.tests.factories import workspace_on_plan
-from config.celery import app
 from monitoring.models import AuditEvent
 from rag.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from rag.tests.test_ingestion import _stored_files, _wait_until_settled
@@ -26,18 +23,6 @@ HANDBOOK = (
     "# Handbook\n\n## Keys\n\nRotate an API key from the API keys page; the old key keeps working during the grace "
     "period you choose.\n\n## Billing\n\nInvoices arrive by email on the first day of each month.\n"
 )
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path) -> Path:
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
-
-
-@pytest.fixture
-def celery_worker():
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
-        yield worker
 
 
 @pytest.fixture

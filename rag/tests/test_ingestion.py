@@ -4,7 +4,6 @@ import time
 from pathlib import Path
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.contrib.postgres.search import SearchQuery
 
 from accounts.models import Role
@@ -12,7 +11,6 @@ from accounts.tests.factories import MembershipFactory
 from billing.models import BillingAccount, Metric
 from billing.quotas import QuotaExceeded, quota_policy_forget, quota_usage
 from billing.tests.factories import workspace_on_plan
-from config.celery import app
 from core.errors import Conflict, TooLarge
 from rag.extraction import ExtractionError
 from rag.models import Chunk, Document, DocumentStatus
@@ -22,18 +20,6 @@ from rag.tests.documents import damaged_pdf, encrypted_pdf, pdf_with_text, pdf_w
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 PARAGRAPH = "Hypersonic inlets compress the air before combustion; shock trains set the pressure recovery. "
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path) -> Path:
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
-
-
-@pytest.fixture
-def celery_worker():
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
-        yield worker
 
 
 def _member(ai_operations: int | None = 10_000, storage: int | None = 50_000_000):
