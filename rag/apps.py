@@ -14,4 +14,7 @@ class RagConfig(AppConfig):
 
         storage_measure_register(stored_bytes)  # documents count toward the plan's storage quota
 
-        from rag import mcp_tools  # noqa: F401 - registers search_knowledge, read_document, … as built-in tools
+        from rag import (
+            mcp_tools,  # noqa: F401 - registers search_knowledge, read_document, … as built-in tools
+            resources,  # noqa: F401 - registers kb:// documents as MCP resources
+        )

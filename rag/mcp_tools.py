@@ -12,28 +12,14 @@ from pgvector.django import VectorField
 
 from rag.models import Chunk, Document, DocumentStatus
 from rag.search import readable_knowledge_bases, search
-from rag.selectors import document_length, document_text
+from rag.selectors import document_at, document_length, document_text, document_uri
 from tools.builtins import ToolContext, ToolResult, builtin_tool
 
-URI_PREFIX = "kb://"
 READ_MAX_CHARS = 20_000
 
 
 def _document_of(context: ToolContext, uri: str) -> Document | None:
-    """The document a kb://<knowledge-base>/<document-id> URI names, if this caller may read it."""
-    if not uri.startswith(URI_PREFIX) or uri.count("/") != 3:
-        return None
-    base, _slash, document_id = uri[len(URI_PREFIX) :].partition("/")
-    try:
-        identifier = UUID(document_id)
-    except ValueError:
-        return None
-    bases = readable_knowledge_bases(workspace_id=context.workspace_id, api_key=context.api_key).filter(name=base)
-    return Document.objects.filter(pk=identifier, knowledge_base__in=bases, status=DocumentStatus.READY).first()
-
-
-def _uri(document: Document) -> str:
-    return f"{URI_PREFIX}{document.knowledge_base.name}/{document.pk}"
+    return document_at(uri, workspace_id=context.workspace_id, api_key=context.api_key)
 
 
 @builtin_tool(
@@ -105,7 +91,7 @@ def list_documents(context: ToolContext, arguments: dict[str, Any]) -> ToolResul
         .order_by("knowledge_base__name", "name")[:500]
     )
     listed = [
-        {"uri": _uri(document), "name": document.name, "title": document.title, "chunks": document.chunk_count}
+        {"uri": document_uri(document), "name": document.name, "title": document.title, "chunks": document.chunk_count}
         for document in documents
     ]
     if not listed:
@@ -173,7 +159,11 @@ def recommend_related(context: ToolContext, arguments: dict[str, Any]) -> ToolRe
     )
     documents = Document.objects.select_related("knowledge_base").in_bulk([pk for _score, pk in best])
     related = [
-        {"uri": _uri(documents[pk]), "title": documents[pk].title or documents[pk].name, "score": round(score, 4)}
+        {
+            "uri": document_uri(documents[pk]),
+            "title": documents[pk].title or documents[pk].name,
+            "score": round(score, 4),
+        }
         for score, pk in best
     ]
     if not related:

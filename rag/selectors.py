@@ -12,6 +12,9 @@ from django.utils import timezone
 from billing.quotas import billing_account_get, effective_plan
 from core.errors import NotFound
 from rag.models import Chunk, Document, DocumentStatus, KnowledgeBase
+from rag.search import readable_knowledge_bases
+
+URI_PREFIX = "kb://"
 
 IN_PROGRESS = (DocumentStatus.UPLOADED, DocumentStatus.EXTRACTING, DocumentStatus.CHUNKING, DocumentStatus.EMBEDDING)
 
@@ -93,3 +96,29 @@ def document_text(document: Document, start: int, end: int) -> str:
     if origin is None:
         return ""
     return text[max(start - origin, 0) : end - origin]
+
+
+def document_uri(document: Document) -> str:
+    return f"{URI_PREFIX}{document.knowledge_base.name}/{document.pk}"
+
+
+def readable_documents(*, workspace_id: UUID, api_key: Any = None) -> QuerySet[Document]:
+    """Ready documents in the knowledge bases this caller may read (the workspace's, its plan's global ones, within
+    the key's scope)."""
+    bases = readable_knowledge_bases(workspace_id=workspace_id, api_key=api_key)
+    return Document.objects.filter(knowledge_base__in=bases, status=DocumentStatus.READY).select_related(
+        "knowledge_base"
+    )
+
+
+def document_at(uri: str, *, workspace_id: UUID, api_key: Any = None) -> Document | None:
+    """The document a kb://<knowledge-base>/<document-id> URI names, if this caller may read it."""
+    if not uri.startswith(URI_PREFIX) or uri.count("/") != 3:
+        return None
+    base, _slash, document_id = uri[len(URI_PREFIX) :].partition("/")
+    try:
+        identifier = UUID(document_id)
+    except ValueError:
+        return None
+    documents = readable_documents(workspace_id=workspace_id, api_key=api_key)
+    return documents.filter(pk=identifier, knowledge_base__name=base.lower()).first()

@@ -176,7 +176,7 @@ def test_delete_a_document_and_a_knowledge_base_with_its_files(client, member, m
     base = _create(client, member)
     for index in range(3):
         assert _upload(client, member, base.name, f"{index}.md", f"# Doc {index}\n\ntext".encode()).status_code == 201
-    document = Document.objects.filter(knowledge_base=base).first()
+    document = Document.objects.filter(knowledge_base=base).order_by("name")[0]
     client.post(_url("document_delete", member, base.name, document.pk))
     assert Document.objects.filter(knowledge_base=base).count() == 2
     assert len(_stored_files(media)) == 2

@@ -146,3 +146,58 @@ def test_an_mcp_client_searches_with_the_official_sdk(mcp_server):
     assert not result.is_error
     assert result.structured_content["results"][0]["section"] == "Accounts > Passwords"
     assert UUID(result.structured_content["results"][0]["uri"].rsplit("/", 1)[1])
+
+
+def test_documents_are_mcp_resources_within_the_keys_scope(mcp_server):
+    """kb:// resources through the official SDK client: listed and readable for what the key may read, never another
+    workspace's or outside its scope; the template completes knowledge bases and documents."""
+    from mcp import MCPError
+    from mcp.types import ResourceTemplateReference
+
+    member = _workspace_with_knowledge()
+    other = MembershipFactory.create(workspace=workspace_on_plan(api_calls=None, ai_operations=None), role=Role.ADMIN)
+    Plan.objects.filter(accounts__workspace=other.workspace).update(storage_bytes=None)
+    secret = _ingested(other, knowledge_base_create(actor=other, name="docs"), "secret.md", "# Secret\n\nCode 4242.\n")
+    passwords = Document.objects.get(name="passwords.md", workspace_id=member.workspace_id)
+    aero = Document.objects.get(name="aero.md", workspace_id=member.workspace_id)
+    scoped = issue_key(member, knowledge_bases=["docs"]).secret
+
+    async def session(key: str):
+        transport = streamable_http_client(mcp_server.url, http_client=http_client(key))
+        async with Client(transport, mode="2026-07-28", cache=None) as client:
+            listed = [str(resource.uri) for resource in (await client.list_resources()).resources]
+            templates = [
+                template.uri_template for template in (await client.list_resource_templates()).resource_templates
+            ]
+            read = await client.read_resource(f"kb://docs/{aero.pk}")
+            refused = []
+            for uri in (f"kb://support/{passwords.pk}", f"kb://docs/{secret.pk}"):
+                try:
+                    await client.read_resource(uri)
+                except MCPError as error:
+                    refused.append(error.error.code)
+            reference = ResourceTemplateReference(type="ref/resource", uri="kb://{knowledge_base}/{document}")
+            bases = await client.complete(reference, {"name": "knowledge_base", "value": ""})
+            documents = await client.complete(
+                reference, {"name": "document", "value": ""}, context_arguments={"knowledge_base": "docs"}
+            )
+            return listed, templates, read, refused, bases.completion.values, documents.completion.values
+
+    listed, templates, read, refused, bases, documents = anyio.run(session, scoped)
+    kb_uris = sorted(uri for uri in listed if uri.startswith("kb://"))
+    expected = sorted(
+        f"kb://docs/{pk}"
+        for pk in Document.objects.filter(knowledge_base__name="docs", workspace_id=member.workspace_id).values_list(
+            "pk", flat=True
+        )
+    )
+    assert kb_uris == expected  # not support (outside the scope), not the other workspace's docs
+    assert "kb://{knowledge_base}/{document}" in templates
+    assert read.contents[0].text.strip() == AERO.strip()
+    assert read.contents[0].mime_type == "text/plain"
+    assert refused == [-32002, -32002]  # resource not found: the key may not know they exist
+    assert bases == ["docs"]
+    assert sorted(documents) == sorted(uri.rsplit("/", 1)[1] for uri in expected)
+
+    everything, *_ = anyio.run(session, issue_key(member).secret)
+    assert f"kb://support/{passwords.pk}" in everything
