@@ -437,14 +437,24 @@ def document_ingest(document_id: UUID) -> str:
 
 def _embed(document: Document, pieces: list[Piece], model: Embedder) -> list[Any]:
     """Vectors for the pieces: from the cache where the same text was embedded by the same model, the rest in
-    batches (each counted as AI operations, refused before any work when the quota cannot cover them)."""
+    batches. The quota is checked for all of them before any work; each batch is counted as AI operations once it is
+    embedded and cached, so a worker killed mid-document and redelivered charges every chunk once (the batches it
+    finished come from the cache the second time)."""
+    misses = charged = 0
 
-    def meter(misses: int) -> None:
+    def meter(missing: int) -> None:
+        nonlocal misses
+        misses = missing
         if misses and document.workspace_id is not None:
-            usage_consume(workspace_id=document.workspace_id, metric=Metric.AI_OPERATIONS, amount=misses)
+            quota_check(workspace_id=document.workspace_id, metric=Metric.AI_OPERATIONS, amount=misses)
         _progress(document.pk, DocumentStatus.EMBEDDING, 40)
 
     def advance(done: int, batches: int) -> None:
+        nonlocal charged
+        embedded = min(misses, done * EMBED_BATCH)
+        if embedded > charged and document.workspace_id is not None:
+            usage_consume(workspace_id=document.workspace_id, metric=Metric.AI_OPERATIONS, amount=embedded - charged)
+        charged = embedded
         _progress(document.pk, DocumentStatus.EMBEDDING, 40 + int(50 * done / batches))
 
     return embed_cached(model, [piece.text for piece in pieces], before=meter, after_batch=advance)[0]
