@@ -11,9 +11,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import sys
 import urllib.parse
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import batched
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +28,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 
 from accounts.models import ApiKey, Membership, Role, User, Workspace
 from billing.models import Metric
@@ -470,3 +475,89 @@ def _embed_following(pieces: list[Piece], following: Embedder | None) -> list[An
     except EmbedderUnavailable as error:
         logger.warning("no %s vectors for the new chunks yet: %s", following.model, error.message)
         return None
+
+
+# --- stored files --------------------------------------------------------------------------------------------------
+
+DOWNLOAD_URL_SECONDS = 3600
+_DOCUMENT_FILE = re.compile(r"^(?:workspaces/[^/]+|global)/documents/")
+
+
+def _s3_storage() -> Any:
+    """The default storage when it is django-storages' S3 backend, else None; boto3 is imported only when the
+    settings chose S3 (it takes a second to import)."""
+    storage_class = default_storage.__class__  # sets the lazy default storage up, importing its backend
+    s3 = sys.modules.get("storages.backends.s3")
+    return default_storage if s3 is not None and issubclass(storage_class, s3.S3Storage) else None
+
+
+def document_download_url(document: Document) -> str | None:
+    """A URL that downloads the document's file for the next hour, signed by the object store (S3); None when the
+    storage keeps files private on its own disk, and the caller streams the file through an authorised view."""
+    storage = _s3_storage()
+    if storage is None:
+        return None
+    # An attachment under its uploaded name: an HTML document is saved, never rendered on the bucket's origin.
+    disposition = content_disposition_header(True, document.name)
+    return str(
+        storage.url(
+            str(document.file.name),
+            parameters={"ResponseContentDisposition": disposition},
+            expire=DOWNLOAD_URL_SECONDS,
+        )
+    )
+
+
+def orphaned_files_delete(*, grace: timedelta | None = None) -> int:
+    """Remove stored document files that no document references (a file whose removal failed after its row was
+    deleted, or whose row never committed), once older than `grace` (RAG_ORPHANED_FILE_GRACE_SECONDS, an hour) so an
+    upload between storing its file and committing its row is never touched. Returns how many files went."""
+    if grace is None:
+        grace = timedelta(seconds=settings.RAG_ORPHANED_FILE_GRACE_SECONDS)
+    cutoff = timezone.now() - grace
+    removed = 0
+    old = (name for name, modified in _document_files() if modified < cutoff)
+    for names in batched(old, 500):
+        referenced = set(Document.objects.filter(file__in=names).values_list("file", flat=True))
+        for name in names:
+            if name not in referenced:
+                default_storage.delete(name)
+                removed += 1
+    if removed:
+        logger.info("Removed %d orphaned document files.", removed)
+    return removed
+
+
+def _document_files() -> Iterator[tuple[str, datetime]]:
+    """Every stored document file and when it was last written: a paged listing of the keys on S3 (no request per
+    file), a directory walk on other storages."""
+    s3 = _s3_storage()
+    if s3 is not None:
+        location = f"{s3.location.strip('/')}/" if s3.location else ""
+        pages = s3.connection.meta.client.get_paginator("list_objects_v2")
+        for top in ("workspaces/", "global/"):
+            for page in pages.paginate(Bucket=s3.bucket_name, Prefix=location + top):
+                for entry in page.get("Contents", ()):
+                    name = entry["Key"][len(location) :]
+                    if _DOCUMENT_FILE.match(name):
+                        yield name, entry["LastModified"]
+        return
+    workspaces = _listdir("workspaces")[0]
+    for top in [f"workspaces/{workspace}/documents" for workspace in workspaces] + ["global/documents"]:
+        yield from _walk(top)
+
+
+def _listdir(directory: str) -> tuple[list[str], list[str]]:
+    try:
+        return default_storage.listdir(directory)
+    except FileNotFoundError:
+        return [], []
+
+
+def _walk(directory: str) -> Iterator[tuple[str, datetime]]:
+    directories, files = _listdir(directory)
+    for file in files:
+        name = f"{directory}/{file}"
+        yield name, default_storage.get_modified_time(name)
+    for child in directories:
+        yield from _walk(f"{directory}/{child}")

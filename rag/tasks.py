@@ -6,7 +6,7 @@ from uuid import UUID
 from celery import shared_task
 
 from rag.reembedding import TASK_SECONDS, embeddings_reembed
-from rag.services import document_ingest
+from rag.services import document_ingest, orphaned_files_delete
 
 
 @shared_task(
@@ -18,6 +18,12 @@ from rag.services import document_ingest
 )
 def document_ingest_task(document_id: str) -> str:
     return document_ingest(UUID(document_id))
+
+
+@shared_task(name="rag.orphaned_files_delete", ignore_result=True)
+def orphaned_files_delete_task() -> int:
+    """Remove stored document files no document references (beat runs it hourly); returns how many went."""
+    return orphaned_files_delete()
 
 
 @shared_task(name="rag.embeddings_reembed", ignore_result=True)

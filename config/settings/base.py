@@ -4,6 +4,7 @@ embedded default that needs no server: see `.env.example` and docs/configuration
 from pathlib import Path
 
 from config.env import BASE_DIR, VAR_DIR, env
+from config.storage import default_storage_from_env
 from core.embedded.postgres import EmbeddedPostgres
 from core.logging import logging_settings
 
@@ -147,16 +148,17 @@ CELERY_BEAT_SCHEDULE = {
     "billing-usage-flush": {"task": "billing.usage_flush", "schedule": 5.0},
     "tools-upstream-refresh": {"task": "tools.upstream_refresh", "schedule": 60.0},
     "rag-embeddings-reembed": {"task": "rag.embeddings_reembed", "schedule": 60.0},
+    "rag-orphaned-files-delete": {"task": "rag.orphaned_files_delete", "schedule": 3600.0},
 }
 
-# --- Files: local disk under var/media by default ------------------------------------------------------------------
+# --- Files: local disk under var/media by default; S3 or any S3-compatible server with TOOLPORT_STORAGE=s3 ----------
 MEDIA_ROOT = env.path("TOOLPORT_MEDIA_ROOT", default=VAR_DIR / "media")
 MEDIA_URL = "/media/"
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": default_storage_from_env(),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
@@ -309,6 +311,9 @@ EMBEDDING_API_KEY = env.str("EMBEDDING_API_KEY", default="")
 EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="text-embedding-3-small")
 EMBEDDING_API_TIMEOUT_SECONDS = env.float("EMBEDDING_API_TIMEOUT_SECONDS", default=30.0)
 EMBEDDING_API_BATCH_SIZE = env.int("EMBEDDING_API_BATCH_SIZE", default=128)
+# Beat removes stored document files no document references once they are this old (an upload stores its file a
+# moment before its row commits; those files must not be touched).
+RAG_ORPHANED_FILE_GRACE_SECONDS = env.int("RAG_ORPHANED_FILE_GRACE_SECONDS", default=3600)
 # Staff's global knowledge bases take files up to this size (workspaces: their plan's upload size).
 RAG_GLOBAL_MAX_UPLOAD_BYTES = env.int("RAG_GLOBAL_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
 # Upload by URL: how long the fetch may take (it runs while the user waits, through the SSRF guard).
