@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 
 from accounts.models import ApiKey, Membership, Role, User, Workspace
-from billing.models import Metric
+from billing.models import Metric, Tier
 from billing.quotas import QuotaExceeded, billing_account_get, effective_plan, quota_check, usage_consume
 from core.audit import audit_record
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound, TooLarge
@@ -74,6 +74,38 @@ def knowledge_base_create(
         target=knowledge_base,
         request=request,
         detail={"name": name},
+    )
+    return knowledge_base
+
+
+@transaction.atomic
+def knowledge_base_publish(*, actor: User, knowledge_base: KnowledgeBase, request: Any = None) -> KnowledgeBase:
+    """Staff create or change a global knowledge base and the plan tiers that may read it (audited)."""
+    if not actor.is_staff:
+        raise NotAllowed("Only staff can publish global knowledge bases.")
+    if knowledge_base.workspace_id is not None:
+        raise InvalidInput("Staff manage global knowledge bases only; a workspace's belong to its admins.")
+    knowledge_base.name = knowledge_base.name.strip().lower()
+    if not _NAME.match(knowledge_base.name):
+        raise InvalidInput(
+            "A knowledge base name is 1-60 lowercase letters, digits and hyphens, starting with a letter or digit.",
+            details={"field": "name"},
+        )
+    clash = KnowledgeBase.objects.filter(workspace__isnull=True, name=knowledge_base.name).exclude(pk=knowledge_base.pk)
+    if clash.exists():
+        raise Conflict(f"A global knowledge base named {knowledge_base.name} exists.", details={"field": "name"})
+    tiers = {choice.value for choice in Tier}
+    unknown = set(knowledge_base.plan_tiers) - tiers
+    if unknown:
+        raise InvalidInput(f"Unknown plan tiers: {', '.join(sorted(unknown))}.", details={"field": "plan_tiers"})
+    creating = knowledge_base._state.adding
+    knowledge_base.save()
+    audit_record(
+        action="knowledge_base.create" if creating else "knowledge_base.update",
+        actor=actor,
+        target=knowledge_base,
+        request=request,
+        detail={"name": knowledge_base.name, "plan_tiers": list(knowledge_base.plan_tiers), "global": True},
     )
     return knowledge_base
 
@@ -138,7 +170,7 @@ def upload_limit(knowledge_base: KnowledgeBase) -> tuple[int, str]:
     if knowledge_base.workspace_id is None:  # staff's global knowledge bases: the site-wide cap
         return settings.RAG_GLOBAL_MAX_UPLOAD_BYTES, "site"
     plan = effective_plan(billing_account_get(workspace_id=knowledge_base.workspace_id), timezone.now())
-    return plan.max_upload_bytes, f"{plan.name} plan"
+    return plan.max_upload_bytes, plan.name if plan.name.lower().endswith("plan") else f"{plan.name} plan"
 
 
 def upload_size_check(*, knowledge_base: KnowledgeBase, name: str, size: int) -> None:
