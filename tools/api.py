@@ -10,6 +10,7 @@ from accounts import selectors as account_selectors
 from accounts.models import Membership, SecurityLevel
 from accounts.permissions import IsSignedInOrKey, is_key
 from core.errors import NotAllowed, NotFound
+from monitoring.calls import Transport
 from tools import services
 from tools.executors import tool_call
 from tools.models import Prompt, Tool, ToolKind
@@ -73,7 +74,11 @@ class ToolCallView(_ToolsView):
         serializer = ToolCallSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = tool_call(
-            workspace_id=workspace, name=name, arguments=serializer.validated_data["arguments"], api_key=key
+            workspace_id=workspace,
+            name=name,
+            arguments=serializer.validated_data["arguments"],
+            api_key=key,
+            transport=Transport.REST,
         )
         return Response({"text": result.text, "structured": result.structured, "is_error": result.is_error})
 

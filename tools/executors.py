@@ -9,6 +9,7 @@ through `sync_to_async`. `tool_call` is the same thing for sync callers (console
 import asyncio
 import inspect
 import json
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -17,10 +18,11 @@ import jsonschema
 from asgiref.sync import async_to_sync
 
 from billing.models import Metric
-from billing.quotas import usage_consume
+from billing.quotas import QuotaExceeded, usage_consume
 from core.errors import ToolportError
 from core.outbound import OutboundRefused, ResponseTooLarge, fetch
 from core.threads import run_sync
+from monitoring.calls import CallStatus, ToolCall, key_id, tool_call_observe
 from tools.builtins import ToolContext, ToolResult, builtin_get
 from tools.errors import ToolNotFound
 from tools.models import Tool, ToolKind
@@ -93,9 +95,37 @@ async def tool_call_async(
     return await tool_execute(tool, context, arguments, reuse_connections=reuse_connections)
 
 
-def tool_call(*, workspace_id: Any, name: str, arguments: dict[str, Any], api_key: Any = None) -> ToolResult:
-    """`tool_call_async` for sync callers."""
-    return async_to_sync(tool_call_async)(workspace_id=workspace_id, name=name, arguments=arguments, api_key=api_key)
+def tool_call(
+    *, workspace_id: Any, name: str, arguments: dict[str, Any], api_key: Any = None, transport: str | None = None
+) -> ToolResult:
+    """`tool_call_async` for sync callers. With `transport` (the REST API, the console) the call is observed like an
+    MCP call: usage events and metrics."""
+    started = time.perf_counter()
+    status = CallStatus.ERROR
+    try:
+        result = async_to_sync(tool_call_async)(
+            workspace_id=workspace_id, name=name, arguments=arguments, api_key=api_key
+        )
+        status = CallStatus.TOOL_ERROR if result.is_error else CallStatus.OK
+        return result
+    except ToolNotFound:
+        status = CallStatus.DENIED
+        raise
+    except QuotaExceeded:
+        status = CallStatus.QUOTA
+        raise
+    finally:
+        if transport is not None:
+            tool_call_observe(
+                ToolCall(
+                    workspace_id=workspace_id,
+                    tool=name,
+                    status=status,
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                    transport=transport,
+                    api_key_id=key_id(api_key),
+                )
+            )
 
 
 async def tool_execute(

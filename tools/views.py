@@ -12,6 +12,7 @@ from accounts.models import Membership, Role
 from accounts.views import SignedInRequest, workspace_page
 from billing.quotas import QuotaExceeded, billing_account_get, effective_plan
 from core.errors import ToolportError
+from monitoring.calls import Transport
 from tools import services
 from tools.errors import ToolNotFound
 from tools.executors import tool_call
@@ -116,7 +117,9 @@ def tool_try(request: SignedInRequest, membership: Membership, name: str) -> Htt
             context["error"] = f"The arguments are not a JSON object: {error}"
         else:
             try:
-                context["result"] = tool_call(workspace_id=membership.workspace_id, name=name, arguments=arguments)
+                context["result"] = tool_call(
+                    workspace_id=membership.workspace_id, name=name, arguments=arguments, transport=Transport.CONSOLE
+                )
             except (QuotaExceeded, ToolNotFound) as error:
                 context["error"] = error.message
     return render(request, "tools/tool_try.html", context)

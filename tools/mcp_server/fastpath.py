@@ -59,10 +59,11 @@ from billing.quotas import (
 from core.epoch import access_epoch_key
 from core.errors import LimitReached
 from core.threads import parallel_sync, parallel_sync_reset, run_sync
+from monitoring.calls import CallStatus, ToolCall, Transport, tool_call_observe
 from tools.builtins import BuiltinFunction, ToolContext, ToolResult, builtin_get
 from tools.executors import arguments_valid, tool_execute
 from tools.mcp_server.runtime import runtime
-from tools.mcp_server.server import _limit_error, result_to_mcp
+from tools.mcp_server.server import QUOTA_EXCEEDED, _limit_error, result_to_mcp
 from tools.mcp_server.sessions import RateLimited, rate_limit_key, rate_limited
 from tools.mcp_server.transport import Send, limit_http_error, respond_error
 from tools.models import Tool, ToolKind
@@ -186,6 +187,8 @@ async def fast_tool_call(scope: dict[str, Any], headers: dict[str, str], body: b
 
 
 async def _serve(scope: dict[str, Any], headers: dict[str, str], body: bytes, send: Send) -> bool:
+    started = time.perf_counter()
+    tool: Tool | None = None
     try:
         request_id, params = _envelope(scope, headers, body)
         entry = await _entry(headers)
@@ -193,24 +196,45 @@ async def _serve(scope: dict[str, Any], headers: dict[str, str], body: bytes, se
         if fast is None:
             raise Declined
         arguments = params.get("arguments") or {}
-        if not arguments_valid(fast.tool, arguments):
+        tool = fast.tool
+        if not arguments_valid(tool, arguments):
             raise Declined
-        await _admit(entry, fast.tool)
+        await _admit(entry, tool)
     except Declined:
         return False
     except RateLimited as error:
         await respond_error(send, limit_http_error(error))  # the full path's 429, word for word
+        _observe(entry, tool, CallStatus.DENIED, started, 429)
         return True
     except LimitReached as error:
         await _respond_rpc_error(send, request_id, _limit_error(error))
+        _observe(entry, tool, CallStatus.QUOTA, started, QUOTA_EXCEEDED)
         return True
     context = ToolContext(workspace_id=entry.key.workspace_id, api_key=entry.key)
     result = await tool_execute(fast.tool, context, arguments, reuse_connections=True)
     payload = _result_payload(result)
     payload["_meta"] = {SERVER_INFO_META_KEY: await _server_info()}  # as the SDK stamps 2026-era results
     await _respond(send, 200, _dumps({"jsonrpc": "2.0", "id": request_id, "result": payload}))
+    _observe(entry, fast.tool, CallStatus.TOOL_ERROR if result.is_error else CallStatus.OK, started, None)
     _touch_later(entry)
     return True
+
+
+def _observe(entry: KeyEntry, tool: Tool | None, status: str, started: float, code: int | None) -> None:
+    if tool is None:  # (admission runs after the tool is known)
+        return
+    tool_call_observe(
+        ToolCall(
+            workspace_id=entry.key.workspace_id,
+            tool=tool.name,
+            status=status,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            transport=Transport.STREAMABLE_HTTP,
+            api_key_id=entry.key.id,
+            error_code=code,
+            ai_operations=tool.ai_operation_cost if status in (CallStatus.OK, CallStatus.TOOL_ERROR) else 0,
+        )
+    )
 
 
 def _envelope(scope: dict[str, Any], headers: dict[str, str], body: bytes) -> tuple[Any, dict[str, Any]]:

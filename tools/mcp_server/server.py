@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from typing import Any
 
 import mcp_types as types
@@ -28,6 +29,7 @@ from mcp.shared.exceptions import MCPError
 from billing.quotas import QuotaExceeded
 from core.errors import LimitReached, ToolportError
 from core.threads import run_sync
+from monitoring.calls import CallStatus, ToolCall, key_id, tool_call_observe
 from tools import resources as resource_registry
 from tools.builtins import ToolResult
 from tools.errors import InvalidPromptArguments, PromptNotFound, ToolNotFound
@@ -153,6 +155,9 @@ async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> t
 
 async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
     caller = caller_get()
+    started = time.perf_counter()
+    status: str = CallStatus.ERROR  # unless the call ends one of the ways below
+    code: int | None = types.INTERNAL_ERROR
     try:
         result = await tool_call_async(
             workspace_id=caller.workspace_id,
@@ -162,10 +167,26 @@ async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.Call
             reuse_connections=True,
             mcp=McpRequest(ctx, caller),
         )
+        status, code = (CallStatus.TOOL_ERROR, None) if result.is_error else (CallStatus.OK, None)
     except ToolNotFound as error:
+        status, code = CallStatus.DENIED, INVALID_PARAMS
         raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {params.name}. {error.message}") from error
     except (QuotaExceeded, LimitReached) as error:
+        status = CallStatus.QUOTA if isinstance(error, QuotaExceeded) else CallStatus.DENIED
+        code = QUOTA_EXCEEDED
         raise _limit_error(error) from error
+    finally:
+        tool_call_observe(
+            ToolCall(
+                workspace_id=caller.workspace_id,
+                tool=params.name,
+                status=status,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                transport=caller.transport,
+                api_key_id=key_id(caller.api_key),
+                error_code=code,
+            )
+        )
     return result_to_mcp(result)
 
 
