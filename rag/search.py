@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
+from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+from pgvector.django import CosineDistance
 
 from billing.models import Metric
 from billing.quotas import billing_account_get, effective_plan, usage_consume
@@ -98,28 +100,25 @@ def search(
         chunks = chunks.filter(document_id=document_id)
     for tag in tags or []:
         chunks = chunks.filter(document__tags__contains=[tag])
-    dense_sql, dense_params = chunks.values("id").query.sql_with_params()
+    # The filters join the chunk's own columns and its document's row (no `id IN (subquery)`: that hashes every
+    # readable chunk first), so PostgreSQL can walk the HNSW index in distance order and filter as it goes, or, for a
+    # small tenant, read its few chunks exactly; and the GIN index gives the full-text matches.
     words = or_query(query)
     dense: list[int] = []
     lexical: list[int] = []
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic():
         if mode != "text":
-            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            cursor.execute(
-                # c.model: a switch-over committed since the query was embedded leaves the dense list empty, not wrong
-                f"SELECT c.id FROM rag_chunk c WHERE c.id IN ({dense_sql}) AND c.model = %s "  # noqa: S608 - ORM SQL
-                "ORDER BY c.embedding <=> %s::vector LIMIT %s",
-                [*dense_params, query_model.model, list(map(float, vector)), CANDIDATES],
-            )
-            dense = [row[0] for row in cursor.fetchall()]
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            # model: a switch-over committed since the query was embedded leaves the dense list empty, not wrong
+            nearest = chunks.filter(model=query_model.model).order_by(CosineDistance("embedding", vector))
+            dense = list(nearest.values_list("id", flat=True)[:CANDIDATES])
         if words and mode != "dense":
-            cursor.execute(
-                f"SELECT c.id FROM rag_chunk c WHERE c.id IN ({dense_sql}) "  # noqa: S608
-                "AND c.search_vector @@ to_tsquery('english', %s) "
-                "ORDER BY ts_rank(c.search_vector, to_tsquery('english', %s), 1) DESC LIMIT %s",
-                [*dense_params, words, words, CANDIDATES],
+            tsquery = SearchQuery(words, search_type="raw", config="english")
+            ranked = chunks.filter(search_vector=tsquery).annotate(
+                rank=SearchRank(F("search_vector"), tsquery, normalization=1)
             )
-            lexical = [row[0] for row in cursor.fetchall()]
+            lexical = list(ranked.order_by("-rank").values_list("id", flat=True)[:CANDIDATES])
     scores: dict[int, float] = {}
     for ranking in (dense, lexical):
         for rank, chunk_id in enumerate(ranking, start=1):
