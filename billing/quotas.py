@@ -44,6 +44,7 @@ from billing.models import (
 )
 from core.epoch import access_epoch_bump
 from core.errors import LimitReached
+from core.observe import quota_denial_observe
 
 POLICY_CACHE_SECONDS = 10
 COUNTED_METRICS = (Metric.API_CALLS, Metric.AI_OPERATIONS)
@@ -350,6 +351,7 @@ def _status(policy: QuotaPolicy, metric: str, used: int) -> QuotaStatus:
 def quota_exceeded(policy: QuotaPolicy, metric: str, used: int) -> QuotaExceeded:
     limit = policy.limit(metric)
     assert limit is not None
+    quota_denial_observe(metric=metric)  # every refusal, whichever path asked (monitoring counts them)
     return QuotaExceeded(
         metric=metric, limit=limit, used=used, resets_at=policy.period_end, upgrade_url=upgrade_url(policy.workspace_id)
     )

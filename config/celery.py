@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -17,6 +18,12 @@ def filesystem_broker_folders() -> list[Path]:
     if not str(app.conf.broker_url).startswith("filesystem://"):
         return []
     return [Path(value) for key, value in app.conf.broker_transport_options.items() if "folder" in key]
+
+
+@setup_logging.connect
+def _keep_django_logging(**kwargs: object) -> None:
+    """Workers log through Django's LOGGING (structlog: JSON lines with the request id in production), not Celery's
+    own format: a receiver here stops Celery from replacing the root logger's handlers."""
 
 
 @app.on_after_configure.connect

@@ -9,3 +9,10 @@ class MonitoringConfig(AppConfig):
         from monitoring.services import audit_event_store
 
         audit_recorder_register(audit_event_store)
+
+        from core.observe import quota_denial_observer_register
+        from monitoring import metrics
+        from monitoring.calls import tool_call_listener_register
+
+        tool_call_listener_register(metrics.tool_call_count)  # Prometheus counters (monitoring.metrics)
+        quota_denial_observer_register(metrics.quota_denial_count)

@@ -24,6 +24,7 @@ from pgvector.django import CosineDistance
 
 from billing.models import Metric
 from billing.quotas import billing_account_get, effective_plan, usage_consume
+from monitoring.metrics import RAG_SEARCH_DURATION
 from rag.models import Chunk, DocumentStatus, KnowledgeBase
 from rag.reembedding import active_embedder
 
@@ -67,6 +68,7 @@ def or_query(text: str) -> str:
     return " | ".join(dict.fromkeys(word.lower() for word in _WORD.findall(text)))[:2000]
 
 
+@RAG_SEARCH_DURATION.time()
 def search(
     *,
     workspace_id: UUID,

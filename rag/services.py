@@ -36,6 +36,7 @@ from billing.quotas import QuotaExceeded, billing_account_get, effective_plan, q
 from core.audit import audit_record
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound, TooLarge
 from core.outbound import OutboundRefused, ResponseTooLarge, fetch
+from monitoring.metrics import RAG_INGEST_CHUNKS
 from rag.chunking import Piece, chunks_of
 from rag.embedding import Embedder, EmbedderUnavailable
 from rag.extraction import CONTENT_TYPES, ExtractionError, check, extract
@@ -467,6 +468,8 @@ def document_ingest(document_id: UUID) -> str:
             locked.error = ""
             locked.chunk_count = len(pieces)
             locked.save(update_fields=["title", "status", "progress", "error", "chunk_count", "updated_at"])
+        RAG_INGEST_CHUNKS.inc(len(pieces))
+        logger.info("Ingested document %s: %d chunks.", document.pk, len(pieces))
         return DocumentStatus.READY
     _fail(document.pk, "The embedding model changed three times while this document was embedded; retry it.")
     return DocumentStatus.FAILED

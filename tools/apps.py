@@ -29,12 +29,24 @@ class ToolsConfig(AppConfig):
 
         post_migrate.connect(_sync_builtins, sender=self, dispatch_uid="tools.sync_builtins")
 
+        from monitoring.metrics import global_tool_names_register
+        from tools.builtins import builtin_get
+
+        global_tool_names_register(builtin=lambda name: builtin_get(name) is not None, load=_global_tool_names)
+
 
 def _access_epoch_bump(kind: str, workspace_id: object) -> None:
     """A registry change (already committed) invalidates the tool snapshots the MCP fast path keeps."""
     from core.epoch import access_epoch_bump
 
     access_epoch_bump()
+
+
+def _global_tool_names() -> list[str]:
+    """Global tools keep their names as metric labels; a workspace's own tools count as "custom"."""
+    from tools.models import Tool
+
+    return list(Tool.objects.filter(workspace__isnull=True).values_list("name", flat=True))
 
 
 def _sync_builtins(**kwargs: object) -> None:

@@ -7,6 +7,7 @@ from config.env import BASE_DIR, VAR_DIR, env
 from config.storage import default_storage_from_env
 from core.embedded.postgres import EmbeddedPostgres
 from core.logging import logging_settings
+from core.prometheus import multiprocess_dir_prepare
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS: list[str] = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
@@ -44,6 +45,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: times the whole chain
+    "core.request_id.RequestIdMiddleware",  # every log line of the request carries its id
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -54,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # last: sees the view and the final status
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -300,6 +304,14 @@ UNFOLD = {
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="console")  # "console" for people, "json" for log shippers
 LOGGING = logging_settings(level=LOG_LEVEL, renderer=LOG_FORMAT)
+
+# --- Metrics (monitoring.metrics): /metrics and /stats answer a `Bearer METRICS_TOKEN`; empty turns them off (404) ---
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Every process (web, Celery workers) writes its samples to files here and /metrics sums them (prometheus_client's
+# multiprocess mode, chosen when it is first imported: so the folder is set up here, before any app loads).
+PROMETHEUS_MULTIPROC_DIR = multiprocess_dir_prepare(
+    Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus")))
+)
 
 # --- RAG --------------------------------------------------------------------------------------------------------------
 # The embedding provider (rag.embedding): "minilm", the offline all-MiniLM-L6-v2 int8 ONNX model from PyPI, or

@@ -4,6 +4,7 @@
 import os
 
 from core.embedded import redis as embedded_redis
+from core.embedded.paths import var_dir
 
 # TOOLPORT_TEST_RUN=<1-15> lets several runs of the suite share this machine's servers at once (several checkouts,
 # or agents working side by side): each takes its own test database, Redis database and key prefixes.
@@ -11,6 +12,8 @@ TEST_RUN = os.environ.get("TOOLPORT_TEST_RUN", "")
 if TEST_RUN and not (TEST_RUN.isdigit() and 1 <= int(TEST_RUN) <= 15):
     raise ValueError("TOOLPORT_TEST_RUN is a number from 1 to 15.")
 os.environ.setdefault("REDIS_URL", embedded_redis.url() + (f"?db={TEST_RUN}" if TEST_RUN else ""))
+# Metric samples of this run's processes (the suite and the servers it starts), apart from other runs' and make run's.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(var_dir() / "prometheus" / f"test{TEST_RUN or 0}"))
 
 from config.settings.base import *  # noqa: E402, F403
 from config.settings.base import CELERY_BROKER_URL  # noqa: E402

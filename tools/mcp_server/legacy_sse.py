@@ -17,6 +17,7 @@ import mcp_types as types
 from channels.layers import get_channel_layer
 
 from core.errors import LimitReached
+from monitoring.metrics import session_open
 from tools.mcp_server import sessions
 from tools.mcp_server.caller import Caller, caller_reset, caller_set
 from tools.mcp_server.core import Exchange, Peer, exchange_run
@@ -72,7 +73,8 @@ async def sse_app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     async def closed() -> None:
         await sessions.session_delete(record)
 
-    await event_stream(send, receive, groups=groups, session_id=record.id, first_event=endpoint, on_close=closed)
+    with session_open("sse"):
+        await event_stream(send, receive, groups=groups, session_id=record.id, first_event=endpoint, on_close=closed)
 
 
 async def messages_app(scope: dict[str, Any], receive: Receive, send: Send) -> None:

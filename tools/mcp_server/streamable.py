@@ -18,6 +18,7 @@ from mcp.server._streamable_http_modern import handle_modern_request
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from core.errors import LimitReached
+from monitoring.metrics import session_open
 from tools.mcp_server import fastpath, sessions
 from tools.mcp_server.caller import Caller, caller_reset, caller_set
 from tools.mcp_server.core import Exchange, Peer, exchange_run
@@ -262,10 +263,5 @@ async def _get(caller: Caller, headers: dict[str, str], receive: Receive, send: 
         raise HttpError(406, "not_acceptable", "Not Acceptable: the notification stream is text/event-stream.")
     record = await _session(caller, headers)
     groups = (session_group(record.id), workspace_group(caller.workspace_id), ALL_GROUP)
-    await event_stream(
-        send,
-        receive,
-        groups=groups,
-        session_id=record.id,
-        headers={"Mcp-Session-Id": record.id},
-    )
+    with session_open("streamable-http"):  # a handshake-era session counts as active while its stream is open
+        await event_stream(send, receive, groups=groups, session_id=record.id, headers={"Mcp-Session-Id": record.id})

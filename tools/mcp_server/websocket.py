@@ -18,6 +18,7 @@ from channels.layers import get_channel_layer
 from pydantic import ValidationError
 
 from core.errors import LimitReached
+from monitoring.metrics import session_open
 from tools.mcp_server import sessions
 from tools.mcp_server.caller import Caller, caller_reset, caller_set
 from tools.mcp_server.core import Exchange, Peer, exchange_run
@@ -76,7 +77,8 @@ async def websocket_app(scope: dict[str, Any], receive: Receive, send: Send) -> 
     await send({"type": "websocket.accept", "subprotocol": SUBPROTOCOL})
     connection = _Connection(auth.caller, record, send)
     try:
-        await connection.run(receive)
+        with session_open("websocket"):
+            await connection.run(receive)
     finally:
         with anyio.CancelScope(shield=True):
             await sessions.session_delete(record)

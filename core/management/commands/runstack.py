@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
@@ -20,6 +21,7 @@ from django.db import connection
 from core.asgi_server import asgi_server_command
 from core.database import PgvectorUnavailable, pgvector_require_available
 from core.embedded.postgres import EmbeddedPostgres, EmbeddedPostgresError
+from core.prometheus import multiprocess_dir_clean
 
 STOP_GRACE_SECONDS = 15
 READY_TIMEOUT_SECONDS = 60
@@ -41,6 +43,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, self._request_stop)
 
         _require_free_port(host, port)
+        multiprocess_dir_clean(settings.PROMETHEUS_MULTIPROC_DIR)  # metric files of a stack that is gone
         try:
             self._start_database()
             self._prepare_database()
