@@ -78,3 +78,17 @@ def key_panel_register(panel: KeyPanel) -> None:
 
 def key_panels(request: Any, workspace_id: Any, keys: Any, secret: str | None = None) -> list[str]:
     return [panel(request, workspace_id, keys, secret) for panel in _key_panels]
+
+
+# Panels of the workspace dashboard (the console's home), registered by the apps that own them (usage, quotas).
+# panel(request, membership) -> HTML.
+DashboardPanel = Callable[[Any, Any], str]
+_dashboard_panels: list[DashboardPanel] = []
+
+
+def dashboard_panel_register(panel: DashboardPanel) -> None:
+    _dashboard_panels.append(panel)
+
+
+def dashboard_panels(request: Any, membership: Any) -> list[str]:
+    return [panel(request, membership) for panel in _dashboard_panels]

@@ -99,6 +99,7 @@ def dashboard(request: SignedInRequest, membership: Membership) -> HttpResponse:
         "member_count": selectors.member_list(workspace=workspace).count(),
         "active_key_count": api_keys.active_keys(selectors.api_key_list(workspace=workspace)).count(),
         "site_url": request.build_absolute_uri("/").rstrip("/"),
+        "panels": navigation.dashboard_panels(request, membership),
     }
     return render(request, "accounts/dashboard.html", context)
 

@@ -15,6 +15,8 @@ django_application = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from core.threads import run_sync  # noqa: E402
+from monitoring.usage import usage_events_flush_at_exit  # noqa: E402
 from tools.mcp_server.routing import http_routes, websocket_routes  # noqa: E402
 from tools.mcp_server.streamable import streamable_http_app  # noqa: E402
 
@@ -30,8 +32,23 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """`/mcp` over HTTP, the busiest path by far, goes straight to its transport; the routers serve the rest."""
     if scope["type"] == "http" and scope["path"] in ("/mcp", "/mcp/"):
         await streamable_http_app(scope, receive, send)
+    elif scope["type"] == "lifespan":
+        await lifespan(receive, send)
     else:
         await routed(scope, receive, send)
+
+
+async def lifespan(receive: Any, send: Any) -> None:
+    """Nothing to start (the MCP core starts on first use, as under daphne, which has no lifespan); at shutdown,
+    write what is still buffered (usage events)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await run_sync(usage_events_flush_at_exit)()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 # Everything imported so far lives as long as the process: keep it out of the garbage collector's sweeps, so a full

@@ -9,6 +9,7 @@ from accounts import views as account_views
 from billing import urls as billing_urls
 from billing import views as billing_views
 from core import views as core_views
+from monitoring import console_urls as monitoring_urls
 from rag import urls as rag_urls
 from tools import urls as tool_urls
 from tools.mcp_server import views as mcp_views
@@ -26,6 +27,7 @@ console = [
     *billing_urls.console_patterns,
     *tool_urls.console_patterns,
     *rag_urls.console_patterns,
+    *monitoring_urls.console_patterns,
     *account_urls.placeholder_patterns,
 ]
 

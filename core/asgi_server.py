@@ -38,7 +38,7 @@ def asgi_server_command(host: str, port: int, server: str | None = None) -> list
             "--ws",
             "websockets-sansio",  # the websockets protocol without a task per connection: 10k idle sockets fit
             "--lifespan",
-            "off",  # nothing to start: the MCP core starts on first use, as under daphne
+            "on",  # config.asgi writes the buffered usage events at shutdown (the MCP core starts on first use)
             "--timeout-graceful-shutdown",
             str(GRACEFUL_SHUTDOWN_SECONDS),
             "--no-access-log",

@@ -1,8 +1,11 @@
-"""The audit log: who did what, in which workspace, from where."""
+"""The audit log (who did what, in which workspace, from where) and the usage ledger (every tool call, with its
+hourly and daily rollups)."""
 
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 
 
@@ -31,3 +34,98 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor_email or 'system'}"
+
+
+# --- Usage events and their rollups --------------------------------------------------------------------------------
+# Latency histogram bounds (ms) of the rollups: bucket i counts calls with latency < LATENCY_BOUNDS_MS[i] (and not in
+# an earlier bucket); the last bucket counts the rest. p50/p95 are read from it (monitoring.usage.percentile).
+LATENCY_BOUNDS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000)
+
+
+class UsageEvent(models.Model):
+    """One tool call as its caller saw it: written in batches off the hot path (monitoring.usage), kept for
+    USAGE_EVENT_RETENTION_DAYS, rolled up hourly and daily. Billing's durable ledger (billing.UsageEntry) stays the
+    source of truth for quotas; this ledger is for people (dashboards, exports)."""
+
+    id = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField(help_text="When the call was answered (UTC).")
+    # No database constraints on these two: events are written in bulk by another connection, and a deleted workspace's
+    # events are removed with it (monitoring.receivers), never checked row by row on insert.
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    metric = models.CharField(max_length=32, default="api_calls")
+    units = models.PositiveIntegerField(default=1)
+    ai_operations = models.PositiveIntegerField(default=0)
+    tool = models.CharField(max_length=128)
+    status = models.CharField(max_length=16)
+    latency_ms = models.FloatField()
+    error_code = models.IntegerField(null=True, blank=True)
+    transport = models.CharField(max_length=20)
+
+    class Meta:
+        ordering = ("-at",)
+        indexes = [
+            models.Index(fields=["workspace", "-at", "-id"], name="usage_event_workspace_at"),
+            models.Index(fields=["workspace", "tool", "-at"], name="usage_event_workspace_tool"),
+            BrinIndex(fields=["at"], name="usage_event_at_brin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.tool} {self.status}"
+
+
+class Granularity(models.TextChoices):
+    HOUR = "hour", "Hour"
+    DAY = "day", "Day"
+
+
+class UsageRollup(models.Model):
+    """Calls per UTC hour or day, workspace, key, tool and status, with a latency histogram. Kept after the raw
+    events are pruned."""
+
+    id = models.BigAutoField(primary_key=True)
+    granularity = models.CharField(max_length=4, choices=Granularity.choices)
+    bucket = models.DateTimeField(help_text="Start of the hour or day, UTC.")
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    tool = models.CharField(max_length=128)
+    status = models.CharField(max_length=16)
+    calls = models.PositiveIntegerField()
+    ai_operations = models.PositiveBigIntegerField(default=0)
+    latency_ms_sum = models.FloatField()
+    latency_histogram = ArrayField(models.PositiveIntegerField(), size=len(LATENCY_BOUNDS_MS) + 1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["granularity", "workspace", "bucket", "api_key", "tool", "status"],
+                name="usage_rollup_unique",
+                nulls_distinct=False,
+            )
+        ]
+        indexes = [models.Index(fields=["granularity", "bucket"], name="usage_rollup_bucket")]
+
+    def __str__(self) -> str:
+        return f"{self.granularity} {self.bucket:%Y-%m-%d %H:%M} {self.tool} {self.status}: {self.calls}"
+
+
+class UsageDirtyHour(models.Model):
+    """An hour of a workspace whose rollups must be recomputed: written in the same transaction as the events, so an
+    event committed late (another process, a slow flush) is never missed by the rollup."""
+
+    workspace_id = models.UUIDField()
+    hour = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace_id", "hour"], name="usage_dirty_hour_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} {self.hour:%Y-%m-%d %H:00}"

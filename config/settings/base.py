@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "core.timezones.TimezoneMiddleware",  # times shown in the viewer's zone (the browser's `tz` cookie)
     "django_prometheus.middleware.PrometheusAfterMiddleware",  # last: sees the view and the final status
 ]
 
@@ -153,6 +154,8 @@ CELERY_BEAT_SCHEDULE = {
     "tools-upstream-refresh": {"task": "tools.upstream_refresh", "schedule": 60.0},
     "rag-embeddings-reembed": {"task": "rag.embeddings_reembed", "schedule": 60.0},
     "rag-orphaned-files-delete": {"task": "rag.orphaned_files_delete", "schedule": 3600.0},
+    "monitoring-usage-rollup": {"task": "monitoring.usage_rollup", "schedule": 60.0},
+    "monitoring-usage-events-prune": {"task": "monitoring.usage_events_prune", "schedule": 86400.0},
 }
 
 # --- Files: local disk under var/media by default; S3 or any S3-compatible server with TOOLPORT_STORAGE=s3 ----------
@@ -330,3 +333,9 @@ RAG_ORPHANED_FILE_GRACE_SECONDS = env.int("RAG_ORPHANED_FILE_GRACE_SECONDS", def
 RAG_GLOBAL_MAX_UPLOAD_BYTES = env.int("RAG_GLOBAL_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
 # Upload by URL: how long the fetch may take (it runs while the user waits, through the SSRF guard).
 RAG_FETCH_TIMEOUT_SECONDS = env.float("RAG_FETCH_TIMEOUT_SECONDS", default=20.0)
+
+# --- Usage ledger (monitoring.usage): every tool call as an event, written in batches off the hot path ------------
+USAGE_EVENTS_FLUSH_SECONDS = env.float("USAGE_EVENTS_FLUSH_SECONDS", default=1.0)  # how often a process writes
+USAGE_EVENTS_BATCH = env.int("USAGE_EVENTS_BATCH", default=500)  # or sooner, when this many calls wait
+USAGE_EVENTS_BUFFER_MAX = env.int("USAGE_EVENTS_BUFFER_MAX", default=100_000)  # kept while the database is away
+USAGE_EVENT_RETENTION_DAYS = env.int("USAGE_EVENT_RETENTION_DAYS", default=90)  # raw events; rollups are kept

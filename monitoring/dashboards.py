@@ -1,0 +1,223 @@
+"""What the dashboards show, always for one workspace (tenants) or summed over all (staff): calls per day by tool,
+latency percentiles and error rate, top tools, keys, and the recent calls.
+
+Charts read the hourly rollups, grouped by day in the viewer's time zone (whole-hour zones are exact; a zone with a
+half-hour offset groups by the UTC hours that start in its day). Tables of calls read the raw events, newest first,
+with keyset pagination over the (workspace, at, id) index.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+from django.db.models import Q, QuerySet
+
+from monitoring.calls import CallStatus
+from monitoring.models import LATENCY_BOUNDS_MS, UsageEvent
+from monitoring.usage import percentile
+
+TOP_TOOLS = 8  # tools with their own series on the stacked chart; the rest are "other"
+PAGE_SIZE = 50
+HISTOGRAM_SUM = ", ".join(f"sum(latency_histogram[{i}])" for i in range(1, len(LATENCY_BOUNDS_MS) + 2))
+
+
+@dataclass(frozen=True)
+class Window:
+    """The days a chart covers, in the viewer's time zone: the last `days` days up to today."""
+
+    days: int
+    zone: ZoneInfo
+    today: date
+
+    @classmethod
+    def ending_now(cls, days: int, zone: ZoneInfo, now: datetime) -> Window:
+        return cls(days=days, zone=zone, today=now.astimezone(zone).date())
+
+    @property
+    def first(self) -> date:
+        return self.today - timedelta(days=self.days - 1)
+
+    @property
+    def start(self) -> datetime:
+        """The first day's local midnight (an aware datetime: PostgreSQL compares it in UTC)."""
+        return datetime.combine(self.first, datetime.min.time(), tzinfo=self.zone)
+
+    def labels(self) -> list[str]:
+        return [(self.first + timedelta(days=offset)).isoformat() for offset in range(self.days)]
+
+
+def _scope(workspace_id: UUID | None) -> tuple[str, list[Any]]:
+    return ("AND workspace_id = %s", [workspace_id]) if workspace_id else ("", [])
+
+
+def calls_by_day(*, workspace_id: UUID | None, window: Window) -> dict[str, Any]:
+    """Calls per local day, one series per top tool (the rest summed as "other"), for a stacked bar chart."""
+    scope, arguments = _scope(workspace_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (bucket AT TIME ZONE %s)::date AS day, tool, sum(calls) FROM monitoring_usagerollup "  # noqa: S608
+            f"WHERE granularity = 'hour' AND bucket >= %s {scope} GROUP BY 1, 2",
+            [window.zone.key, window.start, *arguments],
+        )
+        rows = cursor.fetchall()
+    totals: dict[str, int] = {}
+    for _day, tool, calls in rows:
+        totals[tool] = totals.get(tool, 0) + int(calls)
+    top = sorted(totals, key=lambda tool: (-totals[tool], tool))[:TOP_TOOLS]
+    labels = window.labels()
+    index = {label: position for position, label in enumerate(labels)}
+    series: dict[str, list[int]] = {tool: [0] * len(labels) for tool in top}
+    other = [0] * len(labels)
+    for day, tool, calls in rows:
+        position = index.get(day.isoformat())
+        if position is None:
+            continue
+        series.get(tool, other)[position] += int(calls)
+    datasets = [{"label": tool, "data": series[tool]} for tool in top]
+    if any(other):
+        datasets.append({"label": "other", "data": other})
+    return {"labels": labels, "datasets": datasets, "total": sum(totals.values())}
+
+
+def latency_by_day(*, workspace_id: UUID | None, window: Window) -> dict[str, Any]:
+    """Per local day: p50 and p95 latency (ms, from the histograms) and the share of calls that did not succeed."""
+    scope, arguments = _scope(workspace_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (bucket AT TIME ZONE %s)::date, sum(calls), sum(calls) FILTER (WHERE status <> %s), "  # noqa: S608
+            f"ARRAY[{HISTOGRAM_SUM}] FROM monitoring_usagerollup "
+            f"WHERE granularity = 'hour' AND bucket >= %s {scope} GROUP BY 1",
+            [window.zone.key, CallStatus.OK, window.start, *arguments],
+        )
+        rows = {day.isoformat(): (int(calls), int(failed or 0), histogram) for day, calls, failed, histogram in cursor}
+    labels = window.labels()
+    p50, p95, errors = [], [], []
+    for label in labels:
+        calls, failed, histogram = rows.get(label, (0, 0, None))
+        counts = [int(count or 0) for count in histogram] if histogram else []
+        p50.append(percentile(counts, 0.5) if counts else None)
+        p95.append(percentile(counts, 0.95) if counts else None)
+        errors.append(round(100 * failed / calls, 2) if calls else None)
+    return {"labels": labels, "p50": p50, "p95": p95, "error_rate": errors}
+
+
+def top_tools(*, workspace_id: UUID | None, since: datetime, limit: int = 10) -> list[dict[str, Any]]:
+    scope, arguments = _scope(workspace_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tool, sum(calls), sum(calls) FILTER (WHERE status <> %s), sum(latency_ms_sum), "  # noqa: S608
+            f"ARRAY[{HISTOGRAM_SUM}] FROM monitoring_usagerollup WHERE granularity = 'hour' AND bucket >= %s {scope} "
+            "GROUP BY tool ORDER BY 2 DESC, tool LIMIT %s",
+            [CallStatus.OK, since, *arguments, limit],
+        )
+        return [
+            {
+                "tool": tool,
+                "calls": int(calls),
+                "error_rate": round(100 * int(failed or 0) / int(calls), 2) if calls else 0.0,
+                "mean_ms": round(latency_sum / int(calls), 1) if calls else None,
+                "p95_ms": percentile([int(count or 0) for count in histogram], 0.95),
+            }
+            for tool, calls, failed, latency_sum, histogram in cursor.fetchall()
+        ]
+
+
+def keys_breakdown(*, workspace_id: UUID, since: datetime) -> list[dict[str, Any]]:
+    """Calls per API key (and those made without one: the console), with the key's name and state."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT r.api_key_id, k.name, k.prefix, k.revoked_at, sum(r.calls), "
+            "sum(r.calls) FILTER (WHERE r.status <> %s) FROM monitoring_usagerollup r "
+            "LEFT JOIN accounts_apikey k ON k.id = r.api_key_id "
+            "WHERE r.granularity = 'hour' AND r.bucket >= %s AND r.workspace_id = %s "
+            "GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC",
+            [CallStatus.OK, since, workspace_id],
+        )
+        return [
+            {
+                "key_id": key_id,
+                "name": name or ("(console and REST, signed in)" if key_id is None else "(deleted key)"),
+                "prefix": prefix or "",
+                "revoked": revoked_at is not None,
+                "calls": int(calls),
+                "errors": int(failed or 0),
+            }
+            for key_id, name, prefix, revoked_at, calls, failed in cursor.fetchall()
+        ]
+
+
+# --- recent calls --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallFilters:
+    api_key_id: UUID | None = None
+    tool: str = ""
+    status: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def apply(self, events: QuerySet[UsageEvent]) -> QuerySet[UsageEvent]:
+        if self.api_key_id:
+            events = events.filter(api_key_id=self.api_key_id)
+        if self.tool:
+            events = events.filter(tool=self.tool)
+        if self.status:
+            events = events.filter(status=self.status)
+        if self.since:
+            events = events.filter(at__gte=self.since)
+        if self.until:
+            events = events.filter(at__lt=self.until)
+        return events
+
+
+def _cursor_encode(event: UsageEvent) -> str:
+    return base64.urlsafe_b64encode(json.dumps([event.at.isoformat(), event.id]).encode()).decode()
+
+
+def _cursor_decode(cursor: str) -> tuple[datetime, int] | None:
+    try:
+        at, identifier = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(at), int(identifier)
+    except (ValueError, TypeError):
+        return None
+
+
+def recent_calls(
+    *, workspace_id: UUID, filters: CallFilters, cursor: str = "", size: int = PAGE_SIZE
+) -> tuple[list[UsageEvent], str]:
+    """A page of the workspace's calls, newest first, after `cursor`; and the cursor of the next page ("" at the
+    end)."""
+    events = filters.apply(UsageEvent.objects.filter(workspace_id=workspace_id)).select_related("api_key")
+    position = _cursor_decode(cursor) if cursor else None
+    if position is not None:
+        at, identifier = position
+        events = events.filter(Q(at__lt=at) | Q(at=at, id__lt=identifier))
+    page = list(events.order_by("-at", "-id")[: size + 1])
+    following = _cursor_encode(page[size - 1]) if len(page) > size else ""
+    return page[:size], following
+
+
+def calls_for_export(*, workspace_id: UUID, filters: CallFilters) -> Iterator[UsageEvent]:
+    """Every call the filters select, newest first, read in chunks (a CSV export streams it)."""
+    events = filters.apply(UsageEvent.objects.filter(workspace_id=workspace_id)).select_related("api_key")
+    return events.order_by("-at", "-id").iterator(chunk_size=2000)
+
+
+def call_tools(*, workspace_id: UUID, since: datetime) -> list[str]:
+    """Tool names with calls in the period (for the filter's choices)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT tool FROM monitoring_usagerollup WHERE granularity = 'day' AND workspace_id = %s "
+            "AND bucket >= %s ORDER BY tool",
+            [workspace_id, since - timedelta(days=1)],
+        )
+        return [row[0] for row in cursor.fetchall()]
