@@ -9,6 +9,7 @@ processes that are gone, never those of a process still running.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -24,7 +25,7 @@ def multiprocess_dir_prepare(path: Path) -> Path:
     return path
 
 
-def _running(pid: int) -> bool:
+def process_running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -42,7 +43,7 @@ def multiprocess_dir_clean(path: Path) -> int:
     removed = 0
     for file in path.glob("*.db"):
         match = _PID.search(file.name)
-        if match is None or _running(int(match.group(1))):
+        if match is None or process_running(int(match.group(1))):
             continue
         try:
             file.unlink()
@@ -50,3 +51,15 @@ def multiprocess_dir_clean(path: Path) -> int:
         except FileNotFoundError:  # another stack's clean-up got there first
             pass
     return removed
+
+
+def live_gauges_of_gone_processes_remove(path: Path) -> None:
+    """Drop the live gauges (`multiprocess_mode="live…"`) of processes that ended without saying so: killed, or
+    ended by a re-raised SIGTERM (uvicorn does that), which skips atexit. Their counters stay."""
+    from prometheus_client import multiprocess
+
+    for file in path.glob("gauge_live*_*.db"):
+        match = _PID.search(file.name)
+        if match is not None and not process_running(int(match.group(1))):
+            with contextlib.suppress(FileNotFoundError):  # another scrape got there first
+                multiprocess.mark_process_dead(int(match.group(1)), str(path))

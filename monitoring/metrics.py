@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from celery.signals import worker_process_shutdown
@@ -34,7 +35,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from core.prometheus import ENVIRONMENT_VARIABLE
+from core.prometheus import ENVIRONMENT_VARIABLE, live_gauges_of_gone_processes_remove
 from monitoring.calls import CallStatus, ToolCall, Transport
 
 if TYPE_CHECKING:
@@ -229,6 +230,7 @@ def multiprocess_enabled() -> bool:
 def metrics_exposition() -> tuple[bytes, str]:
     """The text exposition of every process's samples on this host, and its content type."""
     if multiprocess_enabled():
+        live_gauges_of_gone_processes_remove(Path(os.environ[ENVIRONMENT_VARIABLE]))
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         registry.register(CeleryQueueCollector())
