@@ -168,6 +168,8 @@ def _mark_dirty(cursor: object, hours: Iterable[tuple[object, datetime]]) -> Non
 
 # --- rollups -------------------------------------------------------------------------------------------------------
 
+ROLLUP_LOCK = 0x7573616765  # PostgreSQL advisory lock key of the rollup ("usage")
+
 
 def _histogram_sql(column: str) -> str:
     """ARRAY[count below bound 1, count in [b1, b2), …, count of the rest] over `column`."""
@@ -187,12 +189,15 @@ def _array_sum_sql(column: str) -> str:
 def usage_rollup(*, limit: int = 500, workspace_id: UUID | None = None) -> int:
     """Recompute the hourly rollups of up to `limit` dirty (workspace, hour) pairs (of one workspace, if given) and
     the UTC days that hold them; returns how many hours were recomputed. Safe to run concurrently (dirty rows are
-    claimed with SKIP LOCKED)."""
-    only = "WHERE workspace_id = %s" if workspace_id else ""
+    claimed with row locks)."""
+    # The beat skips hours another run holds; a dashboard about to read its workspace waits for that run instead.
+    only, lock = ("WHERE workspace_id = %s", "FOR UPDATE") if workspace_id else ("", "FOR UPDATE SKIP LOCKED")
     with transaction.atomic(), connection.cursor() as cursor:
+        # One rollup at a time: two runs over different hours of one day would both rewrite that day's rows.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK])
         cursor.execute(
             "DELETE FROM monitoring_usagedirtyhour WHERE id IN (SELECT id FROM monitoring_usagedirtyhour "  # noqa: S608
-            f"{only} ORDER BY hour LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING workspace_id, hour",
+            f"{only} ORDER BY hour LIMIT %s {lock}) RETURNING workspace_id, hour",
             [*([workspace_id] if workspace_id else []), limit],
         )
         dirty = cursor.fetchall()
