@@ -3,6 +3,8 @@ embedded default that needs no server: see `.env.example` and docs/configuration
 
 from pathlib import Path
 
+from django.urls import reverse_lazy
+
 from config.env import BASE_DIR, VAR_DIR, env
 from config.storage import default_storage_from_env
 from core.embedded.postgres import EmbeddedPostgres
@@ -301,6 +303,10 @@ UNFOLD = {
     "SITE_SYMBOL": "hub",
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": True,
+    "SITE_DROPDOWN": [
+        {"icon": "monitoring", "title": "Operations overview", "link": reverse_lazy("admin:monitoring_overview")},
+        {"icon": "history", "title": "Audit log", "link": reverse_lazy("admin:monitoring_auditevent_changelist")},
+    ],
 }
 
 # --- Logging: structlog renders every record, ours and the libraries' --------------------------------------------
