@@ -1,0 +1,378 @@
+"""Benchmark: hybrid search latency and the dense part's recall at 10k and 100k chunks, and ingestion throughput
+against the embedder's raw rate.
+
+Run: make bench   (or: .venv/bin/python bench/rag_scale.py [--sizes 10000,100000] [--queries 200] [--ingest-chunks 256])
+
+Search at scale. One knowledge base of synthetic chunks (50 per document) is loaded to each size in `--sizes`:
+- vectors: real MiniLM embeddings of 500 "topic" sentences (8 words each from the tokenizer's vocabulary) are the
+  centres; a chunk's vector is its topic's, plus a third of another topic's, plus Gaussian noise of norm ~0.5,
+  L2-normalised (cosine to its centre ~0.85, to another chunk of its topic ~0.7). Uniform random vectors are not
+  used: they have no neighbours to find (every distance is alike) and no real embedding looks like them;
+- text: its topic's words a few times among 150 words drawn from a Zipf distribution over the same vocabulary,
+  so the OR-ed full-text query matches a realistic share of the chunks, not just the relevant ones;
+- queries: 5 of a topic sentence's words plus one Zipf word, embedded by the real model inside `search`.
+The rows go in by binary COPY into a staging table, then one INSERT … SELECT computes the tsvectors as ingestion
+does; the product's HNSW and GIN indexes (their definitions read from the database, as the migration made them) are
+dropped for the load and rebuilt with those same definitions, then VACUUM ANALYZE (what autovacuum would reach).
+
+Each query goes through the real `rag.search.search` (hybrid, top 10) after a warm-up. It prints p50/p95 of the
+whole call, of its database statements alone (timed by a Django execute wrapper), of the query's embedding alone,
+and of the whole call without the embedding. Recall@10 of the dense part: the dense statement `search` ran is
+replayed as it ran (same settings: iterative HNSW scan) and with `enable_indexscan = off` (exact: a sequential
+scan and sort), and the top 10 ids are compared.
+
+Ingestion: `--ingest-chunks` worth of generated Markdown documents (~64 chunks each) are uploaded and ingested
+with `document_ingest` (extract, chunk, embed in batches of EMBED_BATCH, write chunks and tsvectors, progress
+updates); the same chunk texts, in the same per-document batches, are embedded by `embedder().embed` alone,
+in turn with each document's ingestion (alternating which goes first, so both see the same load on a shared
+machine), and the pipeline's chunks/s is compared with the raw rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from rag_setup import ROOT, bench_workspace, print_header, rag_environment
+
+TOPICS = 500
+TOPIC_WORDS = 8
+CHUNK_WORDS = 150
+CHUNKS_PER_DOCUMENT = 50
+INDEXES = ("rag_chunk_embedding_hnsw", "rag_chunk_search_gin")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000", help="chunk counts to measure search at ('' to skip)")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--ingest-chunks", type=int, default=256, help="chunks to ingest (0 to skip)")
+    parser.add_argument("--seed", type=int, default=7)
+    arguments = parser.parse_args()
+    with rag_environment("toolport_bench_rag_scale"):
+        print_header()
+        rng = np.random.default_rng(arguments.seed)
+        vocabulary = _vocabulary()
+        if arguments.ingest_chunks:
+            ingestion(rng, vocabulary, arguments.ingest_chunks)
+        sizes = [int(size) for size in arguments.sizes.split(",") if size.strip()]
+        if sizes:
+            search_at_scale(rng, vocabulary, sizes, arguments.queries)
+
+
+def _vocabulary() -> list[str]:
+    """Whole English words from the vendored tokenizer's vocabulary (no word pieces, digits or short words)."""
+    data = json.loads((ROOT / "rag" / "embedding" / "minilm" / "tokenizer.json").read_text())
+    return sorted(word for word in data["model"]["vocab"] if word.isascii() and word.isalpha() and len(word) >= 4)
+
+
+def _zipf(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Probabilities ∝ 1/rank over `size` items (the usual shape of word frequencies)."""
+    weights = 1.0 / np.arange(1, size + 1)
+    return weights / weights.sum()
+
+
+def _percentiles(values: list[float]) -> str:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    return f"p50 {statistics.median(ordered) * 1000:7.2f} ms   p95 {p95 * 1000:7.2f} ms"
+
+
+# --- ingestion throughput --------------------------------------------------------------------------------------------
+
+
+def ingestion(rng: np.random.Generator, vocabulary: list[str], chunks: int) -> None:
+    from rag.chunking import chunks_of
+    from rag.embedding import embedder
+    from rag.extraction import extract
+    from rag.models import Chunk
+    from rag.services import EMBED_BATCH, document_ingest, document_upload, knowledge_base_create
+
+    member = bench_workspace("bench-rag-ingest")
+    base = knowledge_base_create(actor=member, name="ingest")
+    model = embedder()
+    order = rng.permutation(len(vocabulary))
+    probabilities = _zipf(rng, len(vocabulary))
+    run = uuid.uuid4().hex[:8]  # texts no earlier run embedded: the embedding cache must not help the pipeline
+
+    def paragraph() -> str:
+        words = [vocabulary[order[index]] for index in rng.choice(len(vocabulary), 60, p=probabilities)]
+        return " ".join(words).capitalize() + "."
+
+    files = []  # ~64 chunks each (42 sections of 240 words), one full batch
+    for number in range(max(1, round(chunks / 64))):
+        sections = [f"# Manual {run} part {number}\n"]
+        for section in range(42):
+            sections.append(f"## Section {section}\n\n" + "\n\n".join(paragraph() for _ in range(4)) + "\n")
+        files.append((f"manual-{run}-{number}.md", "\n".join(sections).encode()))
+    # Per document, the pipeline's own batches (EMBED_BATCH texts at a time) of the texts the chunker makes.
+    batches = [
+        [texts[start : start + EMBED_BATCH] for start in range(0, len(texts), EMBED_BATCH)]
+        for texts in ([piece.text for piece in chunks_of(extract(name, data)[1], model)] for name, data in files)
+    ]
+    total = sum(len(batch) for document in batches for batch in document)
+    model.embed(batches[0][0])  # warm up: the ONNX session's first run
+    # Other work on a shared machine makes both rates drift: each document is embedded alone and ingested in turn
+    # (in alternating order), so both measures see the same conditions.
+    raw = pipeline = 0.0
+    for number, ((name, data), document_batches) in enumerate(zip(files, batches, strict=True)):
+        for step in ("raw", "pipeline") if number % 2 == 0 else ("pipeline", "raw"):
+            start = time.perf_counter()
+            if step == "raw":
+                for batch in document_batches:
+                    model.embed(batch)
+                raw += time.perf_counter() - start
+            else:
+                document = document_upload(actor=member, knowledge_base=base, name=name, data=data)
+                if document_ingest(document.pk) != "ready":
+                    sys.exit(f"{name} did not ingest")
+                pipeline += time.perf_counter() - start
+    written = Chunk.objects.filter(knowledge_base=base).count()
+    if written != total:
+        sys.exit(f"the pipeline wrote {written} chunks, the chunker alone makes {total}")
+    print(f"\ningestion: {len(files)} Markdown documents, {total} chunks, batches of up to {EMBED_BATCH} per document")
+    print(f"  embedder alone (embed, same texts and batches): {total / raw:6.1f} chunks/s")
+    print(
+        f"  pipeline (document_upload + document_ingest):   {total / pipeline:6.1f} chunks/s = "
+        f"{raw / pipeline:.0%} of the embedder's rate (target >= 90 %)"
+    )
+
+
+# --- search at scale -------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _statements(log: list[tuple[str, Any, float]]) -> Iterator[None]:
+    """Record every SQL statement Django runs in this block, with its parameters and time."""
+    from django.db import connection
+
+    def wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            log.append((sql, params, time.perf_counter() - start))
+
+    with connection.execute_wrapper(wrapper):
+        yield
+
+
+def search_at_scale(rng: np.random.Generator, vocabulary: list[str], sizes: list[int], queries: int) -> None:
+    from django.db import connection
+
+    from rag.embedding import embedder
+    from rag.models import KnowledgeBase
+    from rag.search import search
+
+    member = bench_workspace("bench-rag-scale")
+    base = KnowledgeBase.objects.create(workspace=member.workspace, name="scale")
+    model = embedder()
+    topic_words = [list(rng.choice(vocabulary, TOPIC_WORDS, replace=False)) for _ in range(TOPICS)]
+    centres = model.embed([" ".join(words) for words in topic_words])
+    order = rng.permutation(len(vocabulary))
+    probabilities = _zipf(rng, len(vocabulary))
+    asked = []
+    for _ in range(queries + 20):
+        topic = int(rng.integers(TOPICS))
+        words = list(rng.choice(topic_words[topic], 5, replace=False))
+        words.append(vocabulary[order[rng.choice(len(vocabulary), p=probabilities)]])
+        asked.append(" ".join(words))
+    loaded = 0
+    for size in sizes:
+        started = time.perf_counter()
+        _load(rng, member, base, model.model, vocabulary, topic_words, centres, loaded, size)
+        loaded = size
+        print(f"\n{size:,} chunks: loaded and indexed in {time.perf_counter() - started:.0f} s")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_size_pretty(pg_relation_size(%s::regclass))", [INDEXES[0]])
+            print(f"  HNSW index {cursor.fetchone()[0]}")
+        for query in asked[:20]:  # warm up: caches, plans, the index's pages
+            search(workspace_id=member.workspace_id, query=query, top_k=10)
+        totals, database, dense_times, text_times, embeddings, recalls, matched = [], [], [], [], [], [], []
+        for query in asked[20:]:
+            start = time.perf_counter()
+            model.embed([query])
+            embeddings.append(time.perf_counter() - start)
+            log: list[tuple[str, Any, float]] = []
+            with _statements(log):
+                start = time.perf_counter()
+                search(workspace_id=member.workspace_id, query=query, top_k=10)
+                totals.append(time.perf_counter() - start)
+            database.append(sum(seconds for _sql, _params, seconds in log))
+            dense = [(sql, params, seconds) for sql, params, seconds in log if "<=>" in sql]
+            text = [(sql, params, seconds) for sql, params, seconds in log if "ts_rank" in sql]
+            dense_times.append(dense[0][2])
+            if text:
+                text_times.append(text[0][2])
+                matched.append(_matches(text[0][0], text[0][1]))
+            recalls.append(_recall(log))
+        without = [total - embedding for total, embedding in zip(totals, embeddings, strict=True)]
+        print(f"  {queries} hybrid searches (rag.search.search, top 10), after 20 warm-up queries:")
+        print(f"    whole call, query embedding included   {_percentiles(totals)}")
+        print(f"    whole call minus the query's embedding {_percentiles(without)}")
+        print(f"    its SQL statements (all of them)        {_percentiles(database)}")
+        print(f"      dense statement (HNSW)                {_percentiles(dense_times)}")
+        print(f"      full-text statement (ts_rank)         {_percentiles(text_times)}")
+        print(f"    query embedding alone (embed)           {_percentiles(embeddings)}")
+        print(f"  full-text query matches {statistics.fmean(matched):.1%} of the chunks on average")
+        print(f"  dense recall@10 against exact search: {statistics.fmean(recalls):.3f} (min {min(recalls):.1f})")
+    _show_plan(asked[-1], member.workspace_id)
+
+
+def _load(
+    rng: np.random.Generator,
+    member: Any,
+    base: Any,
+    model: str,
+    vocabulary: list[str],
+    topic_words: list[list[str]],
+    centres: np.ndarray,
+    start: int,
+    end: int,
+) -> None:
+    """Chunks `start`..`end` of the synthetic collection: documents, then chunks by COPY, the indexes rebuilt."""
+    from django.db import connection
+    from pgvector.psycopg import register_vector
+
+    from rag.models import Document, DocumentStatus
+
+    documents = [
+        Document(
+            workspace_id=member.workspace_id,
+            knowledge_base=base,
+            name=f"synthetic-{number}.md",
+            title=f"Synthetic {number}",
+            content_type="text/markdown",
+            size_bytes=CHUNK_WORDS * 8 * CHUNKS_PER_DOCUMENT,
+            sha256=f"{number:064x}",
+            file=f"bench/synthetic-{number}.md",
+            status=DocumentStatus.READY,
+            progress=100,
+            chunk_count=CHUNKS_PER_DOCUMENT,
+        )
+        for number in range(start // CHUNKS_PER_DOCUMENT, -(-end // CHUNKS_PER_DOCUMENT))
+    ]
+    Document.objects.bulk_create(documents, batch_size=1000)
+    count = end - start
+    topics = rng.integers(TOPICS, size=count)
+    others = rng.integers(TOPICS, size=count)
+    noise = rng.standard_normal((count, centres.shape[1])).astype(np.float32) * (0.5 / np.sqrt(centres.shape[1]))
+    vectors = centres[topics] + centres[others] / 3 + noise
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    order = rng.permutation(len(vocabulary))
+    background = rng.choice(len(vocabulary), (count, CHUNK_WORDS), p=_zipf(rng, len(vocabulary)))
+    indexes: dict[str, str] = {}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE indexname = ANY(%s)", [list(INDEXES)])
+        indexes = dict(cursor.fetchall())
+    raw = connection.connection
+    register_vector(raw)
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS bench_chunk "
+            "(document_id uuid, position integer, text text, embedding vector(384))"
+        )
+        cursor.execute("TRUNCATE bench_chunk")
+        with cursor.copy(
+            "COPY bench_chunk (document_id, position, text, embedding) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["uuid", "int4", "text", "vector"])
+            for row in range(count):
+                number = start + row
+                words = [vocabulary[order[index]] for index in background[row]]
+                for offset, word in zip(rng.integers(CHUNK_WORDS, size=6), topic_words[topics[row]][:6], strict=True):
+                    words[offset] = word
+                copy.write_row(
+                    (
+                        documents[(number // CHUNKS_PER_DOCUMENT) - start // CHUNKS_PER_DOCUMENT].pk,
+                        number % CHUNKS_PER_DOCUMENT,
+                        " ".join(words),
+                        vectors[row],
+                    )
+                )
+        for name in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+        cursor.execute(
+            "INSERT INTO rag_chunk (workspace_id, knowledge_base_id, document_id, position, text, heading_path, "
+            'start, "end", token_count, model, embedding, search_vector) '
+            "SELECT %s, %s, document_id, position, text, '', 0, length(text), 200, %s, embedding, "
+            "setweight(to_tsvector('english', ''), 'B') || to_tsvector('english', text) FROM bench_chunk",
+            [member.workspace_id, base.pk, model],
+        )
+        cursor.execute("SET maintenance_work_mem = '1GB'")  # the HNSW graph is built in memory
+        for definition in indexes.values():
+            cursor.execute(definition)
+        cursor.execute("RESET maintenance_work_mem")
+    raw.commit()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE rag_chunk")
+
+
+def _settings(log: list[tuple[str, Any, float]]) -> list[str]:
+    """The SET LOCAL statements search ran (iterative scan, ef_search), to run its statements again as it did."""
+    return [sql for sql, _params, _seconds in log if sql.startswith("SET LOCAL")]
+
+
+def _recall(log: list[tuple[str, Any, float]]) -> float:
+    """Overlap of the first 10 ids of the dense statement as search ran it and run exactly (no index)."""
+    from django.db import connection, transaction
+
+    sql, params, _seconds = next(entry for entry in log if "<=>" in entry[0])
+    found = []
+    for exact in (False, True):
+        with transaction.atomic(), connection.cursor() as cursor:
+            for setting in _settings(log):
+                cursor.execute(setting)
+            if exact:
+                cursor.execute("SET LOCAL enable_indexscan = off")
+            cursor.execute(sql, params)
+            found.append([row[0] for row in cursor.fetchall()][:10])
+    return len(set(found[0]) & set(found[1])) / max(1, len(found[1]))
+
+
+def _matches(sql: str, params: Any) -> float:
+    """The share of the chunks the full-text statement's tsquery matched (before its LIMIT)."""
+    from django.db import connection
+
+    matching = sql.rsplit(" ORDER BY ", 1)[0]  # its parameters come first: the ranking's follow
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM ({matching}) matched", params[: matching.count("%s")])  # noqa: S608
+        found = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM rag_chunk")
+        return found / cursor.fetchone()[0]
+
+
+def _show_plan(query: str, workspace_id: Any) -> None:
+    """The plan of the dense and full-text statements at the last size, so a reader sees the HNSW index is used."""
+    from django.db import connection, transaction
+
+    from rag.search import search
+
+    log: list[tuple[str, Any, float]] = []
+    with _statements(log):
+        search(workspace_id=workspace_id, query=query, top_k=10)
+    for sql, params, _seconds in log:
+        if "<=>" in sql or "ts_rank" in sql:
+            with transaction.atomic(), connection.cursor() as cursor:
+                for setting in _settings(log):
+                    cursor.execute(setting)
+                cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)
+                plan = [row[0] for row in cursor.fetchall()]
+            print(f"\nplan of the {'dense' if '<=>' in sql else 'full-text'} statement:")
+            print("\n".join(f"  {line}" for line in plan))
+
+
+if __name__ == "__main__":
+    main()
