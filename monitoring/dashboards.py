@@ -12,7 +12,7 @@ import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from monitoring.calls import CallStatus
 from monitoring.models import LATENCY_BOUNDS_MS, UsageEvent
 from monitoring.usage import percentile
 
@@ -92,10 +91,10 @@ def latency_by_day(*, workspace_id: UUID | None, window: Window) -> dict[str, An
     scope, arguments = _scope(workspace_id)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT (bucket AT TIME ZONE %s)::date, sum(calls), sum(calls) FILTER (WHERE status <> %s), "  # noqa: S608
+            f"SELECT (bucket AT TIME ZONE %s)::date, sum(calls), sum(failed), "  # noqa: S608
             f"ARRAY[{HISTOGRAM_SUM}] FROM monitoring_usagerollup "
             f"WHERE granularity = 'hour' AND bucket >= %s {scope} GROUP BY 1",
-            [window.zone.key, CallStatus.OK, window.start, *arguments],
+            [window.zone.key, window.start, *arguments],
         )
         rows = {day.isoformat(): (int(calls), int(failed or 0), histogram) for day, calls, failed, histogram in cursor}
     labels = window.labels()
@@ -109,14 +108,20 @@ def latency_by_day(*, workspace_id: UUID | None, window: Window) -> dict[str, An
     return {"labels": labels, "p50": p50, "p95": p95, "error_rate": errors}
 
 
+def utc_day_of(moment: datetime) -> datetime:
+    """The start of the UTC day holding `moment`: tables over a range read whole UTC days (the daily rollups)."""
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def top_tools(*, workspace_id: UUID | None, since: datetime, limit: int = 10) -> list[dict[str, Any]]:
+    """The most called tools since the UTC day holding `since`."""
     scope, arguments = _scope(workspace_id)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT tool, sum(calls), sum(calls) FILTER (WHERE status <> %s), sum(latency_ms_sum), "  # noqa: S608
-            f"ARRAY[{HISTOGRAM_SUM}] FROM monitoring_usagerollup WHERE granularity = 'hour' AND bucket >= %s {scope} "
+            "SELECT tool, sum(calls), sum(failed), sum(latency_ms_sum), "  # noqa: S608
+            f"ARRAY[{HISTOGRAM_SUM}] FROM monitoring_usagerollup WHERE granularity = 'day' AND bucket >= %s {scope} "
             "GROUP BY tool ORDER BY 2 DESC, tool LIMIT %s",
-            [CallStatus.OK, since, *arguments, limit],
+            [utc_day_of(since), *arguments, limit],
         )
         return [
             {
@@ -131,15 +136,15 @@ def top_tools(*, workspace_id: UUID | None, since: datetime, limit: int = 10) ->
 
 
 def keys_breakdown(*, workspace_id: UUID, since: datetime) -> list[dict[str, Any]]:
-    """Calls per API key (and those made without one: the console), with the key's name and state."""
+    """Calls per API key (and those made without one: the console) since the UTC day holding `since`, with the key's
+    name and state."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT r.api_key_id, k.name, k.prefix, k.revoked_at, sum(r.calls), "
-            "sum(r.calls) FILTER (WHERE r.status <> %s) FROM monitoring_usagerollup r "
-            "LEFT JOIN accounts_apikey k ON k.id = r.api_key_id "
-            "WHERE r.granularity = 'hour' AND r.bucket >= %s AND r.workspace_id = %s "
+            "SELECT r.api_key_id, k.name, k.prefix, k.revoked_at, sum(r.calls), sum(r.failed) "
+            "FROM monitoring_usagerollup r LEFT JOIN accounts_apikey k ON k.id = r.api_key_id "
+            "WHERE r.granularity = 'key_day' AND r.bucket >= %s AND r.workspace_id = %s "
             "GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC",
-            [CallStatus.OK, since, workspace_id],
+            [utc_day_of(since), workspace_id],
         )
         return [
             {

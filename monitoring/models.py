@@ -79,26 +79,36 @@ class UsageEvent(models.Model):
 
 
 class Granularity(models.TextChoices):
-    HOUR = "hour", "Hour"
-    DAY = "day", "Day"
+    HOUR = "hour", "Hour, by tool"
+    DAY = "day", "UTC day, by tool"
+    KEY_DAY = "key_day", "UTC day, by API key"
 
 
 class UsageRollup(models.Model):
-    """Calls per UTC hour or day, workspace, key, tool and status, with a latency histogram. Kept after the raw
-    events are pruned."""
+    """Calls per workspace and UTC hour or day, by tool (charts, top tools), and per UTC day by API key (the keys'
+    breakdown): counts, failures, AI operations and a latency histogram. Kept after the raw events are pruned.
+
+    Charts group the hourly rows by the viewer's local day; tables over whole days read the daily rows, which are
+    a few dozen per workspace and day whatever its traffic."""
 
     id = models.BigAutoField(primary_key=True)
-    granularity = models.CharField(max_length=4, choices=Granularity.choices)
+    granularity = models.CharField(max_length=8, choices=Granularity.choices)
     bucket = models.DateTimeField(help_text="Start of the hour or day, UTC.")
     workspace = models.ForeignKey(
         "accounts.Workspace", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
+    tool = models.CharField(max_length=128, blank=True, help_text="Empty on the rows by API key.")
     api_key = models.ForeignKey(
-        "accounts.ApiKey", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+        "accounts.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+        help_text="On the rows by API key (empty there: calls made signed in, without a key).",
     )
-    tool = models.CharField(max_length=128)
-    status = models.CharField(max_length=16)
     calls = models.PositiveIntegerField()
+    failed = models.PositiveIntegerField(default=0, help_text="Calls whose status is not ok.")
     ai_operations = models.PositiveBigIntegerField(default=0)
     latency_ms_sum = models.FloatField()
     latency_histogram = ArrayField(models.PositiveIntegerField(), size=len(LATENCY_BOUNDS_MS) + 1)
@@ -106,7 +116,7 @@ class UsageRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["granularity", "workspace", "bucket", "api_key", "tool", "status"],
+                fields=["granularity", "workspace", "bucket", "tool", "api_key"],
                 name="usage_rollup_unique",
                 nulls_distinct=False,
             )
@@ -114,7 +124,7 @@ class UsageRollup(models.Model):
         indexes = [models.Index(fields=["granularity", "bucket"], name="usage_rollup_bucket")]
 
     def __str__(self) -> str:
-        return f"{self.granularity} {self.bucket:%Y-%m-%d %H:%M} {self.tool} {self.status}: {self.calls}"
+        return f"{self.granularity} {self.bucket:%Y-%m-%d %H:%M} {self.tool or self.api_key_id}: {self.calls}"
 
 
 class UsageDirtyHour(models.Model):

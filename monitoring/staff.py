@@ -13,7 +13,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from billing.models import Plan
-from monitoring.calls import CallStatus
+from monitoring.dashboards import utc_day_of
 
 LIVE_STATUSES = ("active", "trialing", "past_due")  # subscriptions that bring revenue (past_due: in its grace period)
 MONTHS_PER = {"day": 12 / 365, "week": 12 / 52, "month": 1.0, "year": 12.0}
@@ -22,10 +22,10 @@ MONTHS_PER = {"day": 12 / 365, "week": 12 / 52, "month": 1.0, "year": 12.0}
 def top_workspaces(*, since: datetime, limit: int = 10) -> list[dict[str, Any]]:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT r.workspace_id, w.name, sum(r.calls), sum(r.calls) FILTER (WHERE r.status <> %s) "
+            "SELECT r.workspace_id, w.name, sum(r.calls), sum(r.failed) "
             "FROM monitoring_usagerollup r LEFT JOIN accounts_workspace w ON w.id = r.workspace_id "
-            "WHERE r.granularity = 'hour' AND r.bucket >= %s GROUP BY 1, 2 ORDER BY 3 DESC LIMIT %s",
-            [CallStatus.OK, since, limit],
+            "WHERE r.granularity = 'day' AND r.bucket >= %s GROUP BY 1, 2 ORDER BY 3 DESC LIMIT %s",
+            [utc_day_of(since), limit],
         )
         return [
             {"workspace_id": workspace_id, "name": name or "(deleted)", "calls": int(calls), "errors": int(failed or 0)}

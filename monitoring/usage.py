@@ -7,9 +7,10 @@ hour and day.
   the same transaction. A process stopped normally writes what is left at exit. If the database is down, the
   buffer keeps up to `USAGE_EVENTS_BUFFER_MAX` calls and retries; beyond that the oldest are dropped (and logged):
   the ledger is for people, billing counts calls in its own durable ledger.
-- **Rollups.** `usage_rollup` (Celery beat) takes the dirty hours, recomputes each from the raw events and then the
-  UTC day that holds it from its hours. Recomputing whole buckets keeps them right whatever the order in which events
-  arrive. Charts in the user's time zone group the hourly rollups by local day.
+- **Rollups.** `usage_rollup` (Celery beat) takes the dirty hours and recomputes each from the raw events (by tool),
+  then the UTC days that hold them: by tool from their hours, by API key from their events. Recomputing whole buckets
+  keeps them right whatever the order in which events arrive. Charts in the user's time zone group the hourly
+  rollups by local day; tables over whole days read the daily ones.
 - **Retention.** `usage_events_prune` deletes raw events older than `USAGE_EVENT_RETENTION_DAYS`; rollups stay.
 """
 
@@ -169,6 +170,10 @@ def _mark_dirty(cursor: object, hours: Iterable[tuple[object, datetime]]) -> Non
 # --- rollups -------------------------------------------------------------------------------------------------------
 
 ROLLUP_LOCK = 0x7573616765  # PostgreSQL advisory lock key of the rollup ("usage")
+_ROLLUP = (
+    "monitoring_usagerollup (granularity, bucket, workspace_id, tool, api_key_id, calls, failed, ai_operations, "
+    "latency_ms_sum, latency_histogram)"
+)
 
 
 def _histogram_sql(column: str) -> str:
@@ -212,13 +217,11 @@ def usage_rollup(*, limit: int = 500, workspace_id: UUID | None = None) -> int:
             [workspaces, hours],
         )
         cursor.execute(
-            "INSERT INTO monitoring_usagerollup (granularity, bucket, workspace_id, api_key_id, tool, status, calls, "  # noqa: S608
-            "ai_operations, latency_ms_sum, latency_histogram) "
-            f"SELECT 'hour', d.hour, e.workspace_id, e.api_key_id, e.tool, e.status, count(*), sum(e.ai_operations), "
-            f"sum(e.latency_ms), {_histogram_sql('e.latency_ms')} "
+            f"INSERT INTO {_ROLLUP} SELECT 'hour', d.hour, e.workspace_id, e.tool, NULL, count(*), "  # noqa: S608
+            f"count(*) FILTER (WHERE e.status <> 'ok'), sum(e.ai_operations), sum(e.latency_ms), "
+            f"{_histogram_sql('e.latency_ms')} "
             f"FROM ({pairs}) d JOIN monitoring_usageevent e ON e.workspace_id = d.workspace_id "
-            "AND e.at >= d.hour AND e.at < d.hour + interval '1 hour' "
-            "GROUP BY d.hour, e.workspace_id, e.api_key_id, e.tool, e.status",
+            "AND e.at >= d.hour AND e.at < d.hour + interval '1 hour' GROUP BY d.hour, e.workspace_id, e.tool",
             [workspaces, hours],
         )
         days = sorted({(workspace, hour.replace(hour=0)) for workspace, hour in dirty}, key=str)
@@ -226,17 +229,23 @@ def usage_rollup(*, limit: int = 500, workspace_id: UUID | None = None) -> int:
         arguments = [[day[0] for day in days], [day[1] for day in days]]
         cursor.execute(
             f"DELETE FROM monitoring_usagerollup r USING ({day_pairs}) d "  # noqa: S608
-            "WHERE r.granularity = 'day' AND r.workspace_id = d.workspace_id AND r.bucket = d.day",
+            "WHERE r.granularity IN ('day', 'key_day') AND r.workspace_id = d.workspace_id AND r.bucket = d.day",
             arguments,
         )
-        cursor.execute(
-            "INSERT INTO monitoring_usagerollup (granularity, bucket, workspace_id, api_key_id, tool, status, calls, "  # noqa: S608
-            "ai_operations, latency_ms_sum, latency_histogram) "
-            f"SELECT 'day', d.day, r.workspace_id, r.api_key_id, r.tool, r.status, sum(r.calls), sum(r.ai_operations), "
-            f"sum(r.latency_ms_sum), {_array_sum_sql('r.latency_histogram')} "
+        cursor.execute(  # by tool: from the day's hours
+            f"INSERT INTO {_ROLLUP} SELECT 'day', d.day, r.workspace_id, r.tool, NULL, sum(r.calls), "  # noqa: S608
+            f"sum(r.failed), sum(r.ai_operations), sum(r.latency_ms_sum), {_array_sum_sql('r.latency_histogram')} "
             f"FROM ({day_pairs}) d JOIN monitoring_usagerollup r ON r.granularity = 'hour' "
             "AND r.workspace_id = d.workspace_id AND r.bucket >= d.day AND r.bucket < d.day + interval '1 day' "
-            "GROUP BY d.day, r.workspace_id, r.api_key_id, r.tool, r.status",
+            "GROUP BY d.day, r.workspace_id, r.tool",
+            arguments,
+        )
+        cursor.execute(  # by API key: from the day's events
+            f"INSERT INTO {_ROLLUP} SELECT 'key_day', d.day, e.workspace_id, '', e.api_key_id, count(*), "  # noqa: S608
+            f"count(*) FILTER (WHERE e.status <> 'ok'), sum(e.ai_operations), sum(e.latency_ms), "
+            f"{_histogram_sql('e.latency_ms')} "
+            f"FROM ({day_pairs}) d JOIN monitoring_usageevent e ON e.workspace_id = d.workspace_id "
+            "AND e.at >= d.day AND e.at < d.day + interval '1 day' GROUP BY d.day, e.workspace_id, e.api_key_id",
             arguments,
         )
     return len(dirty)

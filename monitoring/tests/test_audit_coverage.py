@@ -79,7 +79,9 @@ def test_workspace_and_membership_changes_are_audited():
     assert AuditEvent.objects.filter(action="workspace.create", workspace=workspace, actor=user).exists()
     _workspace, (owner, member) = workspace_with(Role.OWNER, Role.MEMBER)
     account_services.workspace_rename(actor=owner, name="Renamed")
-    assert AuditEvent.objects.get(action="workspace.rename", actor=owner.user).workspace.name == "Renamed"
+    renamed = AuditEvent.objects.get(action="workspace.rename", actor=owner.user)
+    assert renamed.workspace is not None
+    assert renamed.workspace.name == "Renamed"
     account_services.membership_leave(member=member)
     assert AuditEvent.objects.filter(action="membership.leave", actor=member.user).exists()
     invitation = account_services.invitation_create(actor=owner, email="first@example.com")

@@ -14,7 +14,8 @@ import pytest
 from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 
-from accounts.tests.factories import MembershipFactory
+from accounts.models import Role
+from accounts.tests.factories import MembershipFactory, issue_key
 from billing.models import Tier
 from monitoring.calls import CallStatus, ToolCall, Transport
 from monitoring.models import LATENCY_BOUNDS_MS, UsageDirtyHour, UsageEvent, UsageRollup
@@ -50,17 +51,18 @@ def _call(workspace_id, at: str, *, tool="echo", status=CallStatus.OK, latency=5
     )
 
 
-def _hourly(workspace_id) -> dict[tuple[str, str, str], int]:
-    rows = UsageRollup.objects.filter(workspace_id=workspace_id, granularity="hour")
-    return {(f"{row.bucket:%Y-%m-%d %H}", row.tool, row.status): row.calls for row in rows}
+def _rows(workspace_id, granularity: str, stamp: str) -> dict[tuple[str, str], tuple[int, int]]:
+    """(bucket, tool or key) → (calls, failed)."""
+    rows = UsageRollup.objects.filter(workspace_id=workspace_id, granularity=granularity)
+    return {(format(row.bucket, stamp), row.tool or str(row.api_key_id)): (row.calls, row.failed) for row in rows}
 
 
-def _daily(workspace_id) -> dict[tuple[str, str], int]:
-    totals: dict[tuple[str, str], int] = {}
-    for row in UsageRollup.objects.filter(workspace_id=workspace_id, granularity="day"):
-        key = (f"{row.bucket:%Y-%m-%d}", row.status)
-        totals[key] = totals.get(key, 0) + row.calls
-    return totals
+def _hourly(workspace_id) -> dict[tuple[str, str], tuple[int, int]]:
+    return _rows(workspace_id, "hour", "%Y-%m-%d %H")
+
+
+def _daily(workspace_id) -> dict[tuple[str, str], tuple[int, int]]:
+    return _rows(workspace_id, "day", "%Y-%m-%d")
 
 
 def test_rest_calls_become_events_with_their_status():
@@ -86,32 +88,43 @@ def test_rest_calls_become_events_with_their_status():
 
 
 def test_rollups_keep_hours_and_days_apart_and_take_late_events():
-    workspace = MembershipFactory.create().workspace_id
+    member = MembershipFactory.create(role=Role.OWNER)
+    workspace = member.workspace_id
+    key = issue_key(member).key.pk
     usage_events_write(
         [
-            _call(workspace, "2026-03-01T10:59:59.900"),
-            _call(workspace, "2026-03-01T11:00:00.000"),
+            _call(workspace, "2026-03-01T10:59:59.900", key=key),
+            _call(workspace, "2026-03-01T11:00:00.000", key=key),
             _call(workspace, "2026-03-01T11:30:00", status=CallStatus.TOOL_ERROR),
-            _call(workspace, "2026-03-01T23:59:59.999", tool="search_knowledge"),
+            _call(workspace, "2026-03-01T23:59:59.999", tool="search_knowledge", key=key),
             _call(workspace, "2026-03-02T00:00:00", tool="search_knowledge"),
         ]
     )
     assert usage_rollup_all() == 4  # four (workspace, hour) pairs were dirty
     assert _hourly(workspace) == {
-        ("2026-03-01 10", "echo", "ok"): 1,
-        ("2026-03-01 11", "echo", "ok"): 1,
-        ("2026-03-01 11", "echo", "tool_error"): 1,
-        ("2026-03-01 23", "search_knowledge", "ok"): 1,
-        ("2026-03-02 00", "search_knowledge", "ok"): 1,
+        ("2026-03-01 10", "echo"): (1, 0),
+        ("2026-03-01 11", "echo"): (2, 1),
+        ("2026-03-01 23", "search_knowledge"): (1, 0),
+        ("2026-03-02 00", "search_knowledge"): (1, 0),
     }
-    assert _daily(workspace) == {("2026-03-01", "ok"): 3, ("2026-03-01", "tool_error"): 1, ("2026-03-02", "ok"): 1}
+    assert _daily(workspace) == {
+        ("2026-03-01", "echo"): (3, 1),
+        ("2026-03-01", "search_knowledge"): (1, 0),
+        ("2026-03-02", "search_knowledge"): (1, 0),
+    }
+    assert _rows(workspace, "key_day", "%Y-%m-%d") == {
+        ("2026-03-01", str(key)): (3, 0),
+        ("2026-03-01", "None"): (1, 1),  # signed in, without a key
+        ("2026-03-02", "None"): (1, 0),
+    }
     assert usage_rollup_all() == 0  # nothing dirty any more
 
     # A late event for an hour already rolled up (a process that flushed late): its hour and day are recomputed.
-    usage_events_write([_call(workspace, "2026-03-01T10:15:00")])
+    usage_events_write([_call(workspace, "2026-03-01T10:15:00", key=key)])
     assert usage_rollup_all() == 1
-    assert _hourly(workspace)[("2026-03-01 10", "echo", "ok")] == 2
-    assert _daily(workspace)[("2026-03-01", "ok")] == 4
+    assert _hourly(workspace)[("2026-03-01 10", "echo")] == (2, 0)
+    assert _daily(workspace)[("2026-03-01", "echo")] == (4, 1)
+    assert _rows(workspace, "key_day", "%Y-%m-%d")[("2026-03-01", str(key))] == (4, 0)
     other = MembershipFactory.create().workspace_id
     assert not UsageRollup.objects.filter(workspace_id=other).exists()
 
@@ -147,7 +160,7 @@ def test_old_raw_events_are_pruned_and_their_rollups_kept(settings):
     usage_rollup_all()
     assert usage_events_prune(now=now) == 1
     assert UsageEvent.objects.filter(workspace_id=workspace).count() == 1
-    assert UsageRollup.objects.filter(workspace_id=workspace, granularity="day").count() == 2
+    assert UsageRollup.objects.filter(workspace_id=workspace, granularity="day").count() == 2  # still both days
 
 
 def test_a_deleted_workspace_takes_its_usage_with_it():
