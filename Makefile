@@ -25,7 +25,7 @@ test: setup browser conformance ## Set up and run the whole suite: ruff, mypy, t
 
 setup: $(VENV)/.synced ## Create the virtual environment and install the locked dependencies
 
-bench: setup ## Run the benchmarks and print their figures (quota check + consume; MCP throughput and idle sessions; RAG quality, latency and ingestion)
+bench: setup ## Run the benchmarks and print their figures (quota; MCP throughput and idle sessions; RAG quality, latency, ingestion; dashboard)
 	@if ! command -v wrk >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
 	  echo "Installing wrk for the MCP throughput benchmark (Debian package 'wrk')..."; \
@@ -35,6 +35,7 @@ bench: setup ## Run the benchmarks and print their figures (quota check + consum
 	$(BIN)/python bench/mcp_throughput.py
 	$(BIN)/python bench/rag_quality.py
 	$(BIN)/python bench/rag_scale.py
+	$(BIN)/python bench/dashboard.py
 
 browser: ## Install Chromium for the browser tests if it is missing (Debian/Ubuntu: apt)
 	@if [ ! -x "$(TOOLPORT_CHROMIUM)" ]; then \
