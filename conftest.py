@@ -27,6 +27,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     from django.db import connections
 
+    from monitoring.usage import usage_events_discard
+
+    usage_events_discard()  # calls the tests made and never flushed: nothing to write them to at exit
     connections.close_all()
     if os.environ.get("TOOLPORT_TEST_RUN"):  # parallel runs share the servers: the first to finish must not stop them
         return

@@ -37,3 +37,8 @@ if TEST_RUN:
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{TEST_RUN}"}  # noqa: F405
     if CELERY_BROKER_URL.startswith("redis+socket://"):
         CELERY_BROKER_URL = CELERY_BROKER_URL.replace(f"?db={TEST_RUN}", f"?virtual_host={TEST_RUN}")
+
+# Usage events are written when a test flushes them (monitoring.usage.usage_events_flush), not by the background
+# writer at a moment a test cannot predict; a server the suite starts may set its own interval in its environment.
+USAGE_EVENTS_FLUSH_SECONDS = env.float("USAGE_EVENTS_FLUSH_SECONDS", default=3600.0)  # noqa: F405
+USAGE_EVENTS_BATCH = env.int("USAGE_EVENTS_BATCH", default=1_000_000)  # noqa: F405
