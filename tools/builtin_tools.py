@@ -1,14 +1,19 @@
 """The built-in tools every workspace gets: who am I, my usage, finding the right tool, and an echo."""
 
+import logging
 import re
 from typing import Any
 
 from accounts.models import Workspace
 from billing.quotas import billing_account_get, quota_usage
-from tools.builtins import ToolContext, ToolResult, builtin_tool
+from tools.builtins import ToolContext, ToolResult, builtin_tool, tool_ranker
 from tools.selectors import visible_tools
 
+logger = logging.getLogger(__name__)
+
 _WORD = re.compile(r"[a-z0-9]+")
+RRF_K = 60
+SIMILARITY_MIN = 0.25  # cosine, all-MiniLM-L6-v2: below it a tool is about something else ("zzzz" tops at 0.15)
 # Words that say nothing about what a tool does: matching them ranks every tool whose description has an "in".
 _STOPWORDS = frozenset(
     [
@@ -117,19 +122,36 @@ def get_usage(context: ToolContext, arguments: dict[str, Any]) -> ToolResult:
     },
 )
 def find_tools(context: ToolContext, arguments: dict[str, Any]) -> ToolResult:
-    """Keyword ranking over names (weight 3), titles (2) and descriptions (1) until the RAG embedder exists."""
-    terms = set(_WORD.findall(str(arguments.get("query", "")).lower())) - _STOPWORDS
+    """Keywords (names weigh 3, titles 2, descriptions 1) and, when an app provides a ranker, meaning (the query's
+    embedding against each tool's), fused by reciprocal rank: "rain tomorrow in Berlin" finds the weather tool."""
+    query = str(arguments.get("query", ""))
+    terms = set(_WORD.findall(query.lower())) - _STOPWORDS
     top_k = int(arguments.get("top_k", 5))
-    scored = []
-    for tool in visible_tools(workspace_id=context.workspace_id, api_key=context.api_key):
+    tools = list(visible_tools(workspace_id=context.workspace_id, api_key=context.api_key))
+    keyword = []
+    for tool in tools:
         fields = ((tool.name.replace("_", " "), 3), (tool.title, 2), (tool.description, 1))
         score = sum(weight * len(terms & set(_WORD.findall(text.lower()))) for text, weight in fields)
         if score:
-            scored.append((score, tool.name, tool))
-    scored.sort(key=lambda item: (-item[0], item[1]))
-    matches = [
-        {"name": tool.name, "title": tool.title, "description": tool.description} for _s, _n, tool in scored[:top_k]
-    ]
+            keyword.append((score, tool.name))
+    keyword.sort(key=lambda item: (-item[0], item[1]))
+    rankings = [[name for _score, name in keyword]]
+    ranker = tool_ranker()
+    if ranker is not None and tools:
+        try:
+            similar = [(score, tool.name) for score, tool in ranker(query, tools) if score >= SIMILARITY_MIN]
+        except Exception:  # the embedder is unavailable: keywords still answer
+            logger.warning("find_tools: ranking by meaning failed; keywords only", exc_info=True)
+            similar = []
+        similar.sort(key=lambda item: (-item[0], item[1]))
+        rankings.append([name for _score, name in similar])
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, name in enumerate(ranking, start=1):
+            fused[name] = fused.get(name, 0.0) + 1.0 / (RRF_K + rank)
+    by_name = {tool.name: tool for tool in tools}
+    best = sorted(fused, key=lambda name: (-fused[name], name))[:top_k]
+    matches = [{"name": name, "title": by_name[name].title, "description": by_name[name].description} for name in best]
     text = "\n".join(f"{m['name']}: {m['description']}" for m in matches) or "No tool matches that description."
     return ToolResult(text=text, structured={"tools": matches})
 

@@ -86,3 +86,17 @@ def builtin_get(name: str) -> BuiltinTool | None:
 
 def builtins() -> list[BuiltinTool]:
     return sorted(_builtins.values(), key=lambda tool: tool.name)
+
+
+# How `find_tools` ranks tools by meaning, when an app provides it (rag registers one that embeds the query and the
+# tools' descriptions; without it, find_tools ranks by keywords alone). ranker(query, tools) -> [(similarity, tool)].
+ToolRanker = Callable[[str, list[Any]], list[tuple[float, Any]]]
+_tool_rankers: list[ToolRanker] = []
+
+
+def tool_ranker_register(ranker: ToolRanker) -> None:
+    _tool_rankers[:] = [ranker]
+
+
+def tool_ranker() -> ToolRanker | None:
+    return _tool_rankers[0] if _tool_rankers else None
