@@ -2,6 +2,8 @@
 points at real ones (DATABASE_URL, REDIS_URL); stop at the end only what this run started."""
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +68,21 @@ def _seed_data(request: pytest.FixtureRequest) -> None:
 
     plans_seed()
     builtin_tools_sync()
+
+
+@pytest.fixture
+def media(settings, tmp_path) -> Path:
+    """Files a test stores (documents) go to a folder of its own (local disk storage)."""
+    settings.MEDIA_ROOT = tmp_path
+    return tmp_path
+
+
+@pytest.fixture
+def celery_worker() -> Iterator[object]:
+    """A real Celery worker in this process, consuming the suite's Redis broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
+        yield worker

@@ -101,7 +101,7 @@ def usage_page(request: SignedInRequest, membership: Membership) -> HttpResponse
 def usage_quotas(request: SignedInRequest, membership: Membership) -> HttpResponse:
     """The quota bars (polled every few seconds by the dashboard)."""
     context = {"usage": quota_usage(workspace_id=membership.workspace_id), "current_workspace": membership.workspace}
-    return render(request, "monitoring/_quotas.html", context)
+    return render(request, "billing/_quota_bars.html", context)
 
 
 @require_GET

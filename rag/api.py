@@ -12,9 +12,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from django.core.files.storage import default_storage
 from django.db.models import QuerySet
-from django.http import FileResponse, HttpResponseRedirect
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
@@ -28,6 +26,7 @@ from accounts.models import ApiKey, Membership
 from accounts.permissions import IsSignedInOrKey, is_key
 from core.errors import InvalidInput, NotAllowed, NotFound
 from rag import selectors, services
+from rag.downloads import document_file_response
 from rag.models import Document, KnowledgeBase
 from rag.search import MAX_TOP_K, readable_knowledge_bases, search
 
@@ -265,15 +264,7 @@ class DocumentRetryView(_View):
 class DocumentDownloadView(_View):
     @extend_schema(summary="The original file (a redirect to a URL valid 1 h when files are on S3)", responses=bytes)
     def get(self, request: Request, workspace_id: str, name: str, document_id: UUID) -> Any:
-        document = _Caller(request, workspace_id).document(name, document_id)
-        url = services.document_download_url(document)
-        if url:
-            return HttpResponseRedirect(url)
-        try:
-            file = default_storage.open(str(document.file.name), "rb")
-        except FileNotFoundError as error:
-            raise NotFound("The stored file is missing.") from error
-        return FileResponse(file, as_attachment=True, filename=document.name, content_type=document.content_type)
+        return document_file_response(_Caller(request, workspace_id).document(name, document_id))
 
 
 class SearchView(_View):

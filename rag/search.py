@@ -4,7 +4,10 @@ rank (k = 60), always filtered to the knowledge bases the caller may read.
 - Dense: the query's embedding against chunk vectors, with `hnsw.iterative_scan = relaxed_order` so a filtered
   query still returns its candidates however few of the index's nearest rows pass the filter.
 - Full text: an OR of the query's words (`plainto_tsquery` and `websearch_to_tsquery` AND every term and miss most
-  natural-language questions), ranked by `ts_rank(…, 1)` (length-normalised).
+  natural-language questions), ranked by `ts_rank(…, 1)` (length-normalised). Ranking reads every ranked chunk's
+  tsvector, and an OR of a question's words matches a large share of a big knowledge base, so only the chunks that
+  contain at least two of the query's words are ranked when there are enough of them (`CANDIDATES`); otherwise every
+  chunk that contains any of them, as before.
 - Each list contributes 1 / (60 + rank) to a chunk's score; the best `top_k` are returned with a snippet that marks
   the matched words.
 """
@@ -18,7 +21,8 @@ from uuid import UUID
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import BooleanField, F, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
@@ -35,6 +39,8 @@ CANDIDATES = 50
 # 200), for about 1 ms more per query at 200.
 EF_SEARCH = 200
 MAX_TOP_K = 20
+# Queries with more distinct words than this rank every chunk with any of them (the pairs' tsquery grows as n²).
+MAX_PAIRED_LEXEMES = 24
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
@@ -118,20 +124,67 @@ def search(
                 cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
                 cursor.execute(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}")
             # model: a switch-over committed since the query was embedded leaves the dense list empty, not wrong
-            nearest = chunks.filter(model=query_model.model).order_by(CosineDistance("embedding", vector))
-            dense = list(nearest.values_list("id", flat=True)[:CANDIDATES])
-        if words and mode != "dense":
-            tsquery = SearchQuery(words, search_type="raw", config="english")
-            ranked = chunks.filter(search_vector=tsquery).annotate(
-                rank=SearchRank(F("search_vector"), tsquery, normalization=1)
+            nearest = (
+                chunks.filter(model=query_model.model)
+                .annotate(distance=CosineDistance("embedding", vector))
+                .order_by("distance")
             )
-            lexical = list(ranked.order_by("-rank").values_list("id", flat=True)[:CANDIDATES])
+            # relaxed_order may hand rows over slightly out of distance order: sort the candidates exactly
+            found = list(nearest.values_list("id", "distance")[:CANDIDATES])
+            dense = [chunk_id for chunk_id, _distance in sorted(found, key=lambda row: row[1])]
+        if words and mode != "dense":
+            lexical = _lexical(chunks, words)
     scores: dict[int, float] = {}
     for ranking in (dense, lexical):
         for rank, chunk_id in enumerate(ranking, start=1):
             scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
     best = sorted(scores, key=lambda chunk_id: -scores[chunk_id])[:top_k]
     return _hits(best, scores, words)
+
+
+def _lexemes(words: str) -> list[str]:
+    """The query's distinct lexemes as the english configuration makes them (stemmed, stopwords dropped), as the
+    chunks' tsvectors hold them."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tsvector_to_array(to_tsvector('english', %s))", [words.replace("|", " ")])
+        return list(cursor.fetchone()[0])
+
+
+def _tsquery_literal(lexeme: str) -> str:
+    """A lexeme quoted for tsquery input (taken as is, not parsed or stemmed again)."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _at_least_two(lexemes: list[str]) -> str:
+    """A tsquery (input syntax) matching the chunks that hold at least two of `lexemes` (in their text or heading):
+    an OR of their pairs, which the GIN index answers from its posting lists alone. (A weight restriction such as
+    `'word':B`, for a word in the heading, would make PostgreSQL recheck every chunk with any of the words.)"""
+    quoted = [_tsquery_literal(lexeme) for lexeme in lexemes]
+    return " | ".join(f"{a} & {b}" for i, a in enumerate(quoted) for b in quoted[i + 1 :])
+
+
+def _lexical(chunks: QuerySet[Chunk], words: str) -> list[int]:
+    """The best `CANDIDATES` chunks by `ts_rank(…, 1)` against the OR of the query's words.
+
+    The GIN index finds the matches unordered, and ranking reads each match's tsvector: with an OR of a question's
+    words that is most of the time (a word like "flow" or "account" can be in a large share of a big knowledge
+    base). Each matched word adds to the rank, so a chunk with two of the words nearly always outranks a chunk with
+    one (the exceptions: a very short chunk, or one whose single word is in its heading, weighted B): when at least
+    `CANDIDATES` chunks hold two of them, only those are ranked; otherwise (a short query, a small knowledge base,
+    rare words) every match is, exactly as before. The ranking itself is unchanged.
+    """
+    tsquery = SearchQuery(words, search_type="raw", config="english")
+    rank = SearchRank(F("search_vector"), tsquery, normalization=1)
+    lexemes = _lexemes(words)
+    if 2 <= len(lexemes) <= MAX_PAIRED_LEXEMES:
+        two = RawSQL("rag_chunk.search_vector @@ %s::tsquery", [_at_least_two(lexemes)], output_field=BooleanField())
+        strong = list(
+            chunks.filter(two).annotate(rank=rank).order_by("-rank").values_list("id", flat=True)[:CANDIDATES]
+        )
+        if len(strong) == CANDIDATES:
+            return strong
+    ranked = chunks.filter(search_vector=tsquery).annotate(rank=rank)
+    return list(ranked.order_by("-rank").values_list("id", flat=True)[:CANDIDATES])
 
 
 def _hits(ids: list[int], scores: dict[int, float], words: str) -> list[Hit]:

@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -23,6 +22,7 @@ from accounts.views import SignedInRequest, workspace_page
 from billing.quotas import QuotaExceeded
 from core.errors import NotFound, ToolportError
 from rag import selectors, services
+from rag.downloads import document_file_response
 from rag.forms import FetchForm, KnowledgeBaseForm, SearchForm
 from rag.models import Document, DocumentStatus, KnowledgeBase
 from rag.search import MAX_TOP_K, search
@@ -256,14 +256,10 @@ def document_download(
 ) -> HttpResponseBase:
     """The original file: a presigned URL (valid 1 h) when the storage is S3, else streamed from disk."""
     document = _document(_base(membership, name, shared=True), document_id)
-    url = services.document_download_url(document)
-    if url:
-        return HttpResponseRedirect(url)
     try:
-        file = default_storage.open(str(document.file.name), "rb")
-    except FileNotFoundError as error:
-        raise Http404("The stored file is missing.") from error
-    return FileResponse(file, as_attachment=True, filename=document.name, content_type=document.content_type)
+        return document_file_response(document)
+    except NotFound as error:
+        raise Http404(error.message) from error
 
 
 @require_POST

@@ -12,23 +12,12 @@ from django.urls import reverse
 from accounts.models import Role
 from accounts.tests.factories import MembershipFactory, issue_key
 from monitoring import dashboards
-from monitoring.calls import CallStatus, ToolCall, Transport
+from monitoring.calls import CallStatus
 from monitoring.dashboards import CallFilters, Window
+from monitoring.tests.test_usage import call_at
 from monitoring.usage import usage_events_write, usage_rollup_all
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _call(workspace_id, at: datetime, *, tool="echo", status=CallStatus.OK, latency=10.0, key=None) -> ToolCall:
-    return ToolCall(
-        workspace_id=workspace_id,
-        tool=tool,
-        status=status,
-        latency_ms=latency,
-        transport=Transport.STREAMABLE_HTTP,
-        api_key_id=key,
-        at=at.timestamp(),
-    )
 
 
 def _utc(text: str) -> datetime:
@@ -39,8 +28,8 @@ def test_days_follow_the_viewers_time_zone():
     workspace = MembershipFactory.create().workspace_id
     usage_events_write(
         [
-            _call(workspace, _utc("2026-03-01T03:30:00")),  # New York: Feb 28, 22:30; Tokyo: Mar 1, 12:30
-            _call(workspace, _utc("2026-03-01T16:00:00")),  # New York: Mar 1, 11:00; Tokyo: Mar 2, 01:00
+            call_at(workspace, _utc("2026-03-01T03:30:00")),  # New York: Feb 28, 22:30; Tokyo: Mar 1, 12:30
+            call_at(workspace, _utc("2026-03-01T16:00:00")),  # New York: Mar 1, 11:00; Tokyo: Mar 2, 01:00
         ]
     )
     usage_rollup_all()
@@ -62,9 +51,9 @@ def test_latency_errors_top_tools_and_keys():
     workspace = member.workspace_id
     key = issue_key(member).key
     day = _utc("2026-03-01T12:00:00")
-    calls = [_call(workspace, day, latency=4.0, key=key.pk) for _ in range(18)]
-    calls += [_call(workspace, day, latency=300.0, status=CallStatus.TOOL_ERROR, key=key.pk) for _ in range(2)]
-    calls += [_call(workspace, day, tool="search_knowledge", latency=40.0) for _ in range(5)]
+    calls = [call_at(workspace, day, latency=4.0, key=key.pk) for _ in range(18)]
+    calls += [call_at(workspace, day, latency=300.0, status=CallStatus.TOOL_ERROR, key=key.pk) for _ in range(2)]
+    calls += [call_at(workspace, day, tool="search_knowledge", latency=40.0) for _ in range(5)]
     usage_events_write(calls)
     usage_rollup_all()
     window = Window.ending_now(1, ZoneInfo("UTC"), day)
@@ -88,7 +77,7 @@ def test_recent_calls_filter_and_page_newest_first():
     workspace = MembershipFactory.create().workspace_id
     start = _utc("2026-03-01T00:00:00")
     usage_events_write(
-        [_call(workspace, start + timedelta(seconds=n), tool="echo" if n % 2 else "find_tools") for n in range(120)]
+        [call_at(workspace, start + timedelta(seconds=n), tool="echo" if n % 2 else "find_tools") for n in range(120)]
     )
     seen, cursor = [], ""
     while True:
@@ -112,8 +101,8 @@ def test_the_console_endpoints_show_only_this_workspaces_numbers(client):
     other = MembershipFactory.create(role=Role.OWNER)
     now = datetime.now(UTC)
     usage_events_write(
-        [_call(member.workspace_id, now - timedelta(minutes=n), tool="echo") for n in range(3)]
-        + [_call(other.workspace_id, now - timedelta(minutes=n), tool="secret_tool") for n in range(7)]
+        [call_at(member.workspace_id, now - timedelta(minutes=n), tool="echo") for n in range(3)]
+        + [call_at(other.workspace_id, now - timedelta(minutes=n), tool="secret_tool") for n in range(7)]
     )
     client.force_login(member.user)
     client.cookies["tz"] = "Europe/Paris"
@@ -144,7 +133,7 @@ def test_the_console_endpoints_show_only_this_workspaces_numbers(client):
         assert client.get(f"/console/w/{other.workspace_id}/usage/{path}").status_code == 404
 
 
-def test_a_new_workspace_is_told_how_to_make_its_first_call(client):
+def test_a_new_workspace_is_told_how_to_make_its_firstcall_at(client):
     member = MembershipFactory.create(role=Role.OWNER)
     client.force_login(member.user)
     home = client.get(reverse("console:dashboard", args=[member.workspace_id])).content.decode()

@@ -35,11 +35,15 @@ from tools.executors import tool_call
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _at(text: str) -> float:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+def _at(moment: str | datetime) -> float:
+    """Seconds since the epoch of a datetime, or of an ISO time without zone read as UTC."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment).replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
-def _call(workspace_id, at: str, *, tool="echo", status=CallStatus.OK, latency=5.0, key=None) -> ToolCall:
+def call_at(workspace_id, at: str | datetime, *, tool="echo", status=CallStatus.OK, latency=5.0, key=None) -> ToolCall:
+    """A tool call as the observers report it, at a chosen time."""
     return ToolCall(
         workspace_id=workspace_id,
         tool=tool,
@@ -93,11 +97,11 @@ def test_rollups_keep_hours_and_days_apart_and_take_late_events():
     key = issue_key(member).key.pk
     usage_events_write(
         [
-            _call(workspace, "2026-03-01T10:59:59.900", key=key),
-            _call(workspace, "2026-03-01T11:00:00.000", key=key),
-            _call(workspace, "2026-03-01T11:30:00", status=CallStatus.TOOL_ERROR),
-            _call(workspace, "2026-03-01T23:59:59.999", tool="search_knowledge", key=key),
-            _call(workspace, "2026-03-02T00:00:00", tool="search_knowledge"),
+            call_at(workspace, "2026-03-01T10:59:59.900", key=key),
+            call_at(workspace, "2026-03-01T11:00:00.000", key=key),
+            call_at(workspace, "2026-03-01T11:30:00", status=CallStatus.TOOL_ERROR),
+            call_at(workspace, "2026-03-01T23:59:59.999", tool="search_knowledge", key=key),
+            call_at(workspace, "2026-03-02T00:00:00", tool="search_knowledge"),
         ]
     )
     assert usage_rollup_all() == 4  # four (workspace, hour) pairs were dirty
@@ -120,7 +124,7 @@ def test_rollups_keep_hours_and_days_apart_and_take_late_events():
     assert usage_rollup_all() == 0  # nothing dirty any more
 
     # A late event for an hour already rolled up (a process that flushed late): its hour and day are recomputed.
-    usage_events_write([_call(workspace, "2026-03-01T10:15:00", key=key)])
+    usage_events_write([call_at(workspace, "2026-03-01T10:15:00", key=key)])
     assert usage_rollup_all() == 1
     assert _hourly(workspace)[("2026-03-01 10", "echo")] == (2, 0)
     assert _daily(workspace)[("2026-03-01", "echo")] == (4, 1)
@@ -132,7 +136,7 @@ def test_rollups_keep_hours_and_days_apart_and_take_late_events():
 def test_latency_histograms_give_percentiles():
     workspace = MembershipFactory.create().workspace_id
     latencies = [3.0] * 90 + [150.0] * 9 + [4_000.0]
-    usage_events_write([_call(workspace, "2026-03-01T12:00:00", latency=latency) for latency in latencies])
+    usage_events_write([call_at(workspace, "2026-03-01T12:00:00", latency=latency) for latency in latencies])
     usage_rollup_all()
     row = UsageRollup.objects.get(workspace_id=workspace, granularity="hour")
     assert sum(row.latency_histogram) == 100
@@ -153,8 +157,8 @@ def test_old_raw_events_are_pruned_and_their_rollups_kept(settings):
     old, recent = now - timedelta(days=31), now - timedelta(days=29)
     usage_events_write(
         [
-            _call(workspace, old.replace(tzinfo=None).isoformat()),
-            _call(workspace, recent.replace(tzinfo=None).isoformat()),
+            call_at(workspace, old.replace(tzinfo=None).isoformat()),
+            call_at(workspace, recent.replace(tzinfo=None).isoformat()),
         ]
     )
     usage_rollup_all()
@@ -165,7 +169,7 @@ def test_old_raw_events_are_pruned_and_their_rollups_kept(settings):
 
 def test_a_deleted_workspace_takes_its_usage_with_it():
     member = MembershipFactory.create()
-    usage_events_write([_call(member.workspace_id, "2026-03-01T12:00:00")])
+    usage_events_write([call_at(member.workspace_id, "2026-03-01T12:00:00")])
     usage_rollup_all()
     member.workspace.delete()
     assert not UsageEvent.objects.filter(workspace_id=member.workspace_id).exists()

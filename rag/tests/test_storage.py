@@ -18,15 +18,11 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from moto.server import ThreadedMotoServer
 
-from accounts.models import Role
-from accounts.tests.factories import MembershipFactory
-from billing.models import BillingAccount
-from billing.quotas import quota_policy_forget
-from billing.tests.factories import workspace_on_plan
 from config.storage import default_storage_from_env
-from rag.models import Document, DocumentStatus
+from rag.models import DocumentStatus
 from rag.services import document_delete, document_download_url, document_upload, knowledge_base_create
 from rag.tasks import orphaned_files_delete_task
+from rag.tests.test_ingestion import _member, _wait_until_settled
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -79,25 +75,6 @@ def _client(endpoint: str) -> Any:
 def _keys(s3_endpoint: str, bucket: str) -> set[str]:
     listing = _client(s3_endpoint).list_objects_v2(Bucket=bucket)
     return {entry["Key"] for entry in listing.get("Contents", ())}
-
-
-def _member():
-    workspace = workspace_on_plan(api_calls=None, ai_operations=10_000)
-    plan = BillingAccount.objects.get(workspace=workspace).plan
-    plan.storage_bytes = 50_000_000
-    plan.save()
-    quota_policy_forget(workspace_id=workspace.pk)
-    return MembershipFactory.create(workspace=workspace, role=Role.ADMIN)
-
-
-def _wait_until_settled(document: Document, timeout: float = 60) -> Document:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        document.refresh_from_db()
-        if document.status in (DocumentStatus.READY, DocumentStatus.FAILED):
-            return document
-        time.sleep(0.1)
-    raise AssertionError(f"{document.name} is still {document.status} ({document.progress}%)")
 
 
 def test_on_s3_a_document_is_private_ingested_downloadable_for_an_hour_and_deleted(s3_endpoint, bucket, celery_worker):
