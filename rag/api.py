@@ -307,17 +307,4 @@ class SearchView(_View):
             tags=data["tags"] or None,
             top_k=data["top_k"],
         )
-        results = [
-            {
-                "uri": hit.uri,
-                "document": hit.document,
-                "knowledge_base": hit.knowledge_base,
-                "section": hit.heading_path,
-                "snippet": hit.snippet,
-                "score": hit.score,
-                "start": hit.start,
-                "end": hit.end,
-            }
-            for hit in hits
-        ]
-        return Response({"results": results})
+        return Response({"results": [hit.as_result() for hit in hits]})

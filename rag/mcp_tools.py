@@ -51,18 +51,7 @@ def search_knowledge(context: ToolContext, arguments: dict[str, Any]) -> ToolRes
     )
     if not hits:
         return ToolResult(text="No passage matches that query in the knowledge bases this key can read.")
-    results = [
-        {
-            "uri": hit.uri,
-            "document": hit.document,
-            "section": hit.heading_path,
-            "snippet": hit.snippet,
-            "score": hit.score,
-            "start": hit.start,
-            "end": hit.end,
-        }
-        for hit in hits
-    ]
+    results = [hit.as_result() for hit in hits]
     lines = [
         f"{number}. {hit.document}" + (f" — {hit.heading_path}" if hit.heading_path else "") + f" ({hit.uri})\n"
         f"   {hit.snippet}"

@@ -60,6 +60,19 @@ class Hit:
     def uri(self) -> str:
         return f"kb://{self.knowledge_base}/{self.document_id}"
 
+    def as_result(self) -> dict[str, Any]:
+        """The hit as the MCP tool and the REST API return it."""
+        return {
+            "uri": self.uri,
+            "document": self.document,
+            "knowledge_base": self.knowledge_base,
+            "section": self.heading_path,
+            "snippet": self.snippet,
+            "score": self.score,
+            "start": self.start,
+            "end": self.end,
+        }
+
 
 def readable_knowledge_bases(*, workspace_id: UUID, api_key: Any = None) -> QuerySet[KnowledgeBase]:
     """The workspace's own knowledge bases and the global ones published to its plan, narrowed by the key's scope."""
