@@ -31,10 +31,7 @@ class OverviewView(UnfoldModelAdminViewMixin, TemplateView):
         return {
             **super().get_context_data(**kwargs),
             "days": days,
-            "charts": {
-                "calls": dashboards.calls_by_day(workspace_id=None, window=window),
-                "latency": dashboards.latency_by_day(workspace_id=None, window=window),
-            },
+            "charts": dashboards.charts(workspace_id=None, window=window),
             "top_tools": dashboards.top_tools(workspace_id=None, since=month),
             "top_workspaces": staff.top_workspaces(since=month),
             "subscriptions": staff.subscriptions_by_plan(),

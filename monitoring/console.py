@@ -111,11 +111,7 @@ def usage_charts(request: SignedInRequest, membership: Membership) -> JsonRespon
     usage_rollup_all(workspace_id=membership.workspace_id)  # this workspace's latest calls, rolled up now
     window = Window.ending_now(_days(request), zone_of(request), timezone.now())
     return JsonResponse(
-        {
-            "zone": window.zone.key,
-            "calls": dashboards.calls_by_day(workspace_id=membership.workspace_id, window=window),
-            "latency": dashboards.latency_by_day(workspace_id=membership.workspace_id, window=window),
-        }
+        {"zone": window.zone.key, **dashboards.charts(workspace_id=membership.workspace_id, window=window)}
     )
 
 

@@ -57,55 +57,65 @@ def _scope(workspace_id: UUID | None) -> tuple[str, list[Any]]:
     return ("AND workspace_id = %s", [workspace_id]) if workspace_id else ("", [])
 
 
-def calls_by_day(*, workspace_id: UUID | None, window: Window) -> dict[str, Any]:
-    """Calls per local day, one series per top tool (the rest summed as "other"), for a stacked bar chart."""
+def charts(*, workspace_id: UUID | None, window: Window) -> dict[str, Any]:
+    """Both charts from one pass over the hourly rollups, grouped by local day and tool: calls per day with one series
+    per top tool (the rest summed as "other"), and per day the p50/p95 latency (ms, from the histograms) and the share
+    of calls that did not succeed."""
     scope, arguments = _scope(workspace_id)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT (bucket AT TIME ZONE %s)::date AS day, tool, sum(calls) FROM monitoring_usagerollup "  # noqa: S608
+            "SELECT (bucket AT TIME ZONE %s)::date, tool, sum(calls), sum(failed), "  # noqa: S608
+            f"ARRAY[{HISTOGRAM_SUM}] FROM monitoring_usagerollup "
             f"WHERE granularity = 'hour' AND bucket >= %s {scope} GROUP BY 1, 2",
             [window.zone.key, window.start, *arguments],
         )
         rows = cursor.fetchall()
-    totals: dict[str, int] = {}
-    for _day, tool, calls in rows:
-        totals[tool] = totals.get(tool, 0) + int(calls)
-    top = sorted(totals, key=lambda tool: (-totals[tool], tool))[:TOP_TOOLS]
     labels = window.labels()
     index = {label: position for position, label in enumerate(labels)}
-    series: dict[str, list[int]] = {tool: [0] * len(labels) for tool in top}
-    other = [0] * len(labels)
-    for day, tool, calls in rows:
+    totals: dict[str, int] = {}
+    calls_of = [0] * len(labels)
+    failed_of = [0] * len(labels)
+    histograms = [[0] * (len(LATENCY_BOUNDS_MS) + 1) for _ in labels]
+    for day, tool, calls, failed, histogram in rows:
+        totals[tool] = totals.get(tool, 0) + int(calls)
         position = index.get(day.isoformat())
         if position is None:
             continue
-        series.get(tool, other)[position] += int(calls)
+        calls_of[position] += int(calls)
+        failed_of[position] += int(failed or 0)
+        histograms[position] = [
+            total + int(count or 0) for total, count in zip(histograms[position], histogram, strict=True)
+        ]
+    top = sorted(totals, key=lambda tool: (-totals[tool], tool))[:TOP_TOOLS]
+    series: dict[str, list[int]] = {tool: [0] * len(labels) for tool in top}
+    other = [0] * len(labels)
+    for day, tool, calls, _failed, _histogram in rows:
+        position = index.get(day.isoformat())
+        if position is not None:
+            series.get(tool, other)[position] += int(calls)
     datasets = [{"label": tool, "data": series[tool]} for tool in top]
     if any(other):
         datasets.append({"label": "other", "data": other})
-    return {"labels": labels, "datasets": datasets, "total": sum(totals.values())}
+    return {
+        "calls": {"labels": labels, "datasets": datasets, "total": sum(totals.values())},
+        "latency": {
+            "labels": labels,
+            "p50": [percentile(histogram, 0.5) for histogram in histograms],
+            "p95": [percentile(histogram, 0.95) for histogram in histograms],
+            "error_rate": [
+                round(100 * failed / calls, 2) if calls else None
+                for calls, failed in zip(calls_of, failed_of, strict=True)
+            ],
+        },
+    }
+
+
+def calls_by_day(*, workspace_id: UUID | None, window: Window) -> dict[str, Any]:
+    return charts(workspace_id=workspace_id, window=window)["calls"]
 
 
 def latency_by_day(*, workspace_id: UUID | None, window: Window) -> dict[str, Any]:
-    """Per local day: p50 and p95 latency (ms, from the histograms) and the share of calls that did not succeed."""
-    scope, arguments = _scope(workspace_id)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT (bucket AT TIME ZONE %s)::date, sum(calls), sum(failed), "  # noqa: S608
-            f"ARRAY[{HISTOGRAM_SUM}] FROM monitoring_usagerollup "
-            f"WHERE granularity = 'hour' AND bucket >= %s {scope} GROUP BY 1",
-            [window.zone.key, window.start, *arguments],
-        )
-        rows = {day.isoformat(): (int(calls), int(failed or 0), histogram) for day, calls, failed, histogram in cursor}
-    labels = window.labels()
-    p50, p95, errors = [], [], []
-    for label in labels:
-        calls, failed, histogram = rows.get(label, (0, 0, None))
-        counts = [int(count or 0) for count in histogram] if histogram else []
-        p50.append(percentile(counts, 0.5) if counts else None)
-        p95.append(percentile(counts, 0.95) if counts else None)
-        errors.append(round(100 * failed / calls, 2) if calls else None)
-    return {"labels": labels, "p50": p50, "p95": p95, "error_rate": errors}
+    return charts(workspace_id=workspace_id, window=window)["latency"]
 
 
 def utc_day_of(moment: datetime) -> datetime:
