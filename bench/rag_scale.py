@@ -8,18 +8,22 @@ Search at scale. One knowledge base of synthetic chunks (50 per document) is loa
   centres; a chunk's vector is its topic's, plus a third of another topic's, plus Gaussian noise of norm ~0.5,
   L2-normalised (cosine to its centre ~0.85, to another chunk of its topic ~0.7). Uniform random vectors are not
   used: they have no neighbours to find (every distance is alike) and no real embedding looks like them;
-- text: its topic's words a few times among 150 words drawn from a Zipf distribution over the same vocabulary,
-  so the OR-ed full-text query matches a realistic share of the chunks, not just the relevant ones;
-- queries: 5 of a topic sentence's words plus one Zipf word, embedded by the real model inside `search`.
+- text: its topic's words a few times among 150 words drawn from a Zipf distribution (probability ∝ 1/rank) over
+  the same vocabulary, ranked in a random order fixed for the run, so the OR-ed full-text query matches many more
+  chunks than the relevant ones (as in real text: see bench/README.md for Cranfield's share);
+- queries: 5 of a topic sentence's words plus one word drawn from the same Zipf distribution (the same ranking as
+  the text's, so a common word of the query is as common in the chunks), embedded by the real model inside
+  `search`.
 The rows go in by binary COPY into a staging table, then one INSERT … SELECT computes the tsvectors as ingestion
 does; the product's HNSW and GIN indexes (their definitions read from the database, as the migration made them) are
 dropped for the load and rebuilt with those same definitions, then VACUUM ANALYZE (what autovacuum would reach).
 
 Each query goes through the real `rag.search.search` (hybrid, top 10) after a warm-up. It prints p50/p95 of the
 whole call, of its database statements alone (timed by a Django execute wrapper), of the query's embedding alone,
-and of the whole call without the embedding. Recall@10 of the dense part: the dense statement `search` ran is
-replayed as it ran (same settings: iterative HNSW scan) and with `enable_indexscan = off` (exact: a sequential
-scan and sort), and the top 10 ids are compared.
+and of the whole call without the embedding, and the shares of the chunks the OR-ed query matches and search ranked.
+Recall@10 of the dense part: the dense statement `search` ran is replayed as it ran (same settings: iterative HNSW
+scan), with other `hnsw.ef_search` values, and with `enable_indexscan = off` (exact: a sequential scan and sort),
+and the top 10 ids (by distance) are compared.
 
 Ingestion: `--ingest-chunks` worth of generated Markdown documents (~64 chunks each) are uploaded and ingested
 with `document_ingest` (extract, chunk, embed in batches of EMBED_BATCH, write chunks and tsvectors, progress
@@ -51,6 +55,7 @@ TOPICS = 500
 TOPIC_WORDS = 8
 CHUNK_WORDS = 150
 CHUNKS_PER_DOCUMENT = 50
+RECALL_EF_SEARCHES = (100, 400)  # besides search's own: how the dense recall moves with the HNSW candidate list
 INDEXES = ("rag_chunk_embedding_hnsw", "rag_chunk_search_gin")
 
 
@@ -180,27 +185,34 @@ def search_at_scale(rng: np.random.Generator, vocabulary: list[str], sizes: list
     base = KnowledgeBase.objects.create(workspace=member.workspace, name="scale")
     model = embedder()
     topic_words = [list(rng.choice(vocabulary, TOPIC_WORDS, replace=False)) for _ in range(TOPICS)]
+    # One frequency ranking for the queries and every load (each used to draw its own, so a query's common word
+    # was a random word of the text, and the 10k and 100k chunks had different common words).
+    ranked = [vocabulary[index] for index in rng.permutation(len(vocabulary))]
     centres = model.embed([" ".join(words) for words in topic_words])
-    order = rng.permutation(len(vocabulary))
-    probabilities = _zipf(rng, len(vocabulary))
+    probabilities = _zipf(rng, len(ranked))
     asked = []
     for _ in range(queries + 20):
         topic = int(rng.integers(TOPICS))
         words = list(rng.choice(topic_words[topic], 5, replace=False))
-        words.append(vocabulary[order[rng.choice(len(vocabulary), p=probabilities)]])
+        words.append(ranked[rng.choice(len(ranked), p=probabilities)])
         asked.append(" ".join(words))
     loaded = 0
     for size in sizes:
         started = time.perf_counter()
-        _load(rng, member, base, model.model, vocabulary, topic_words, centres, loaded, size)
+        _load(rng, member, base, model.model, ranked, topic_words, centres, loaded, size)
         loaded = size
         print(f"\n{size:,} chunks: loaded and indexed in {time.perf_counter() - started:.0f} s")
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_size_pretty(pg_relation_size(%s::regclass))", [INDEXES[0]])
-            print(f"  HNSW index {cursor.fetchone()[0]}")
+            index_size = cursor.fetchone()[0]
+            cursor.execute("SELECT pg_size_pretty(pg_table_size('rag_chunk')), current_setting('shared_buffers')")
+            table_size, shared_buffers = cursor.fetchone()
+            print(f"  HNSW index {index_size}, table with TOAST {table_size}, shared_buffers {shared_buffers}")
         for query in asked[:20]:  # warm up: caches, plans, the index's pages
             search(workspace_id=member.workspace_id, query=query, top_k=10)
-        totals, database, dense_times, text_times, embeddings, recalls, matched = [], [], [], [], [], [], []
+        totals, database, dense_times, text_times, embeddings, recalls = [], [], [], [], [], []
+        matched: list[float] = []  # share of the chunks the OR-ed query matches
+        ranked_shares: list[float] = []  # share of the chunks search ranked with ts_rank
         for query in asked[20:]:
             start = time.perf_counter()
             model.embed([query])
@@ -212,22 +224,33 @@ def search_at_scale(rng: np.random.Generator, vocabulary: list[str], sizes: list
                 totals.append(time.perf_counter() - start)
             database.append(sum(seconds for _sql, _params, seconds in log))
             dense = [(sql, params, seconds) for sql, params, seconds in log if "<=>" in sql]
+            # the query's lexemes, then the ranking of the chunks with two of its words, or of all that have one
             text = [(sql, params, seconds) for sql, params, seconds in log if "ts_rank" in sql]
+            lexemes = [seconds for sql, _params, seconds in log if "tsvector_to_array" in sql]
             dense_times.append(dense[0][2])
             if text:
-                text_times.append(text[0][2])
-                matched.append(_matches(text[0][0], text[0][1]))
-            recalls.append(_recall(log))
+                text_times.append(sum(seconds for _sql, _params, seconds in text) + sum(lexemes))
+                matched.append(_or_share(query))
+                ranked_shares.append(sum(_matches(sql, params) for sql, params, _seconds in text))
+            recalls.append(_recall(log, RECALL_EF_SEARCHES))
         without = [total - embedding for total, embedding in zip(totals, embeddings, strict=True)]
         print(f"  {queries} hybrid searches (rag.search.search, top 10), after 20 warm-up queries:")
         print(f"    whole call, query embedding included   {_percentiles(totals)}")
         print(f"    whole call minus the query's embedding {_percentiles(without)}")
         print(f"    its SQL statements (all of them)        {_percentiles(database)}")
         print(f"      dense statement (HNSW)                {_percentiles(dense_times)}")
-        print(f"      full-text statement (ts_rank)         {_percentiles(text_times)}")
+        print(f"      full-text statements (ts_rank)        {_percentiles(text_times)}")
         print(f"    query embedding alone (embed)           {_percentiles(embeddings)}")
-        print(f"  full-text query matches {statistics.fmean(matched):.1%} of the chunks on average")
-        print(f"  dense recall@10 against exact search: {statistics.fmean(recalls):.3f} (min {min(recalls):.1f})")
+        print(f"  the OR-ed full-text query matches {statistics.fmean(matched):.1%} of the chunks on average")
+        print(f"  search ranked {statistics.fmean(ranked_shares):.2%} of the chunks on average (ts_rank)")
+        own = [recall[0] for recall in recalls]
+        print(
+            f"  dense recall@10 against exact search: {statistics.fmean(own):.3f} (min {min(own):.1f}, "
+            f"{sum(recall < 0.5 for recall in own)} queries under 0.5)"
+        )
+        for column, ef_search in enumerate(RECALL_EF_SEARCHES, start=1):
+            replayed = [recall[column] for recall in recalls]
+            print(f"    replayed with hnsw.ef_search = {ef_search}: {statistics.fmean(replayed):.3f}")
     _show_plan(asked[-1], member.workspace_id)
 
 
@@ -236,7 +259,7 @@ def _load(
     member: Any,
     base: Any,
     model: str,
-    vocabulary: list[str],
+    ranked: list[str],
     topic_words: list[list[str]],
     centres: np.ndarray,
     start: int,
@@ -271,8 +294,7 @@ def _load(
     noise = rng.standard_normal((count, centres.shape[1])).astype(np.float32) * (0.5 / np.sqrt(centres.shape[1]))
     vectors = centres[topics] + centres[others] / 3 + noise
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    order = rng.permutation(len(vocabulary))
-    background = rng.choice(len(vocabulary), (count, CHUNK_WORDS), p=_zipf(rng, len(vocabulary)))
+    background = rng.choice(len(ranked), (count, CHUNK_WORDS), p=_zipf(rng, len(ranked)))
     indexes: dict[str, str] = {}
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE indexname = ANY(%s)", [list(INDEXES)])
@@ -291,7 +313,7 @@ def _load(
             copy.set_types(["uuid", "int4", "text", "vector"])
             for row in range(count):
                 number = start + row
-                words = [vocabulary[order[index]] for index in background[row]]
+                words = [ranked[index] for index in background[row]]
                 for offset, word in zip(rng.integers(CHUNK_WORDS, size=6), topic_words[topics[row]][:6], strict=True):
                     words[offset] = word
                 copy.write_row(
@@ -325,25 +347,46 @@ def _settings(log: list[tuple[str, Any, float]]) -> list[str]:
     return [sql for sql, _params, _seconds in log if sql.startswith("SET LOCAL")]
 
 
-def _recall(log: list[tuple[str, Any, float]]) -> float:
-    """Overlap of the first 10 ids of the dense statement as search ran it and run exactly (no index)."""
+def _recall(log: list[tuple[str, Any, float]], ef_searches: tuple[int, ...] = ()) -> list[float]:
+    """Overlap of the first 10 ids of the dense statement as search ran it with those of an exact run (no index);
+    then the same with each of `ef_searches` as hnsw.ef_search instead of search's own (how recall moves with it)."""
     from django.db import connection, transaction
 
     sql, params, _seconds = next(entry for entry in log if "<=>" in entry[0])
-    found = []
-    for exact in (False, True):
+
+    def top(exact: bool, ef_search: int | None) -> set[int]:
         with transaction.atomic(), connection.cursor() as cursor:
             for setting in _settings(log):
+                if ef_search is not None and "ef_search" in setting:
+                    setting = f"SET LOCAL hnsw.ef_search = {ef_search}"
                 cursor.execute(setting)
             if exact:
                 cursor.execute("SET LOCAL enable_indexscan = off")
             cursor.execute(sql, params)
-            found.append([row[0] for row in cursor.fetchall()][:10])
-    return len(set(found[0]) & set(found[1])) / max(1, len(found[1]))
+            # (id, distance): relaxed_order may return rows slightly out of order, and search sorts them
+            return {row[0] for row in sorted(cursor.fetchall(), key=lambda row: row[1])[:10]}
+
+    truth = top(True, None)
+    return [len(top(False, ef_search) & truth) / max(1, len(truth)) for ef_search in (None, *ef_searches)]
+
+
+def _or_share(query: str) -> float:
+    """The share of the chunks that hold any of the query's words (what an unbounded ranking would read)."""
+    from django.db import connection
+
+    from rag.search import or_query
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FILTER (WHERE search_vector @@ to_tsquery('english', %s))::float / count(*) "
+            "FROM rag_chunk",
+            [or_query(query)],
+        )
+        return cursor.fetchone()[0]
 
 
 def _matches(sql: str, params: Any) -> float:
-    """The share of the chunks the full-text statement's tsquery matched (before its LIMIT)."""
+    """The share of the chunks a full-text statement ranked (its matches, before its LIMIT)."""
     from django.db import connection
 
     matching = sql.rsplit(" ORDER BY ", 1)[0]  # its parameters come first: the ranking's follow
