@@ -80,13 +80,14 @@ class UsageEvent(models.Model):
 
 class Granularity(models.TextChoices):
     HOUR = "hour", "Hour, by tool"
-    DAY = "day", "UTC day, by tool"
-    KEY_DAY = "key_day", "UTC day, by API key"
+    DAY = "day", "UTC day, by tool and status"
+    KEY_DAY = "key_day", "UTC day, by API key and status"
 
 
 class UsageRollup(models.Model):
-    """Calls per workspace and UTC hour or day, by tool (charts, top tools), and per UTC day by API key (the keys'
-    breakdown): counts, failures, AI operations and a latency histogram. Kept after the raw events are pruned.
+    """Calls per workspace: per UTC hour by tool (the charts), per UTC day by tool and status (top tools, staff) and
+    by API key and status (the keys' breakdown): counts, failures, AI operations and a latency histogram. Kept after
+    the raw events are pruned.
 
     Charts group the hourly rows by the viewer's local day; tables over whole days read the daily rows, which are
     a few dozen per workspace and day whatever its traffic."""
@@ -107,6 +108,7 @@ class UsageRollup(models.Model):
         related_name="+",
         help_text="On the rows by API key (empty there: calls made signed in, without a key).",
     )
+    status = models.CharField(max_length=16, blank=True, help_text="On the daily rows; empty on the hourly ones.")
     calls = models.PositiveIntegerField()
     failed = models.PositiveIntegerField(default=0, help_text="Calls whose status is not ok.")
     ai_operations = models.PositiveBigIntegerField(default=0)
@@ -116,7 +118,7 @@ class UsageRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["granularity", "workspace", "bucket", "tool", "api_key"],
+                fields=["granularity", "workspace", "bucket", "tool", "api_key", "status"],
                 name="usage_rollup_unique",
                 nulls_distinct=False,
             )

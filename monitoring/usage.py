@@ -8,9 +8,9 @@ hour and day.
   buffer keeps up to `USAGE_EVENTS_BUFFER_MAX` calls and retries; beyond that the oldest are dropped (and logged):
   the ledger is for people, billing counts calls in its own durable ledger.
 - **Rollups.** `usage_rollup` (Celery beat) takes the dirty hours and recomputes each from the raw events (by tool),
-  then the UTC days that hold them: by tool from their hours, by API key from their events. Recomputing whole buckets
-  keeps them right whatever the order in which events arrive. Charts in the user's time zone group the hourly
-  rollups by local day; tables over whole days read the daily ones.
+  then the UTC days that hold them (by tool and status, and by API key and status). Recomputing whole buckets keeps
+  them right whatever the order in which events arrive. Charts in the user's time zone group the hourly rollups by
+  local day; tables over whole days read the daily ones.
 - **Retention.** `usage_events_prune` deletes raw events older than `USAGE_EVENT_RETENTION_DAYS`; rollups stay.
 """
 
@@ -176,8 +176,8 @@ def _mark_dirty(cursor: object, hours: Iterable[tuple[object, datetime]]) -> Non
 
 ROLLUP_LOCK = 0x7573616765  # PostgreSQL advisory lock key of the rollup ("usage")
 _ROLLUP = (
-    "monitoring_usagerollup (granularity, bucket, workspace_id, tool, api_key_id, calls, failed, ai_operations, "
-    "latency_ms_sum, latency_histogram)"
+    "monitoring_usagerollup (granularity, bucket, workspace_id, tool, api_key_id, status, calls, failed, "
+    "ai_operations, latency_ms_sum, latency_histogram)"
 )
 
 
@@ -222,7 +222,7 @@ def usage_rollup(*, limit: int = 500, workspace_id: UUID | None = None) -> int:
             [workspaces, hours],
         )
         cursor.execute(
-            f"INSERT INTO {_ROLLUP} SELECT 'hour', d.hour, e.workspace_id, e.tool, NULL, count(*), "  # noqa: S608
+            f"INSERT INTO {_ROLLUP} SELECT 'hour', d.hour, e.workspace_id, e.tool, NULL, '', count(*), "  # noqa: S608
             f"count(*) FILTER (WHERE e.status <> 'ok'), sum(e.ai_operations), sum(e.latency_ms), "
             f"{_histogram_sql('e.latency_ms')} "
             f"FROM ({pairs}) d JOIN monitoring_usageevent e ON e.workspace_id = d.workspace_id "
@@ -237,22 +237,19 @@ def usage_rollup(*, limit: int = 500, workspace_id: UUID | None = None) -> int:
             "WHERE r.granularity IN ('day', 'key_day') AND r.workspace_id = d.workspace_id AND r.bucket = d.day",
             arguments,
         )
-        cursor.execute(  # by tool: from the day's hours
-            f"INSERT INTO {_ROLLUP} SELECT 'day', d.day, r.workspace_id, r.tool, NULL, sum(r.calls), "  # noqa: S608
-            f"sum(r.failed), sum(r.ai_operations), sum(r.latency_ms_sum), {_array_sum_sql('r.latency_histogram')} "
-            f"FROM ({day_pairs}) d JOIN monitoring_usagerollup r ON r.granularity = 'hour' "
-            "AND r.workspace_id = d.workspace_id AND r.bucket >= d.day AND r.bucket < d.day + interval '1 day' "
-            "GROUP BY d.day, r.workspace_id, r.tool",
-            arguments,
-        )
-        cursor.execute(  # by API key: from the day's events
-            f"INSERT INTO {_ROLLUP} SELECT 'key_day', d.day, e.workspace_id, '', e.api_key_id, count(*), "  # noqa: S608
-            f"count(*) FILTER (WHERE e.status <> 'ok'), sum(e.ai_operations), sum(e.latency_ms), "
-            f"{_histogram_sql('e.latency_ms')} "
-            f"FROM ({day_pairs}) d JOIN monitoring_usageevent e ON e.workspace_id = d.workspace_id "
-            "AND e.at >= d.day AND e.at < d.day + interval '1 day' GROUP BY d.day, e.workspace_id, e.api_key_id",
-            arguments,
-        )
+        for granularity, tool, key, grouped in (
+            ("day", "e.tool", "NULL", "e.tool"),
+            ("key_day", "''", "e.api_key_id", "e.api_key_id"),
+        ):
+            cursor.execute(  # from the day's events: by tool and status, and by key and status
+                f"INSERT INTO {_ROLLUP} SELECT '{granularity}', d.day, e.workspace_id, {tool}, {key}, e.status, "  # noqa: S608
+                f"count(*), count(*) FILTER (WHERE e.status <> 'ok'), sum(e.ai_operations), sum(e.latency_ms), "
+                f"{_histogram_sql('e.latency_ms')} "
+                f"FROM ({day_pairs}) d JOIN monitoring_usageevent e ON e.workspace_id = d.workspace_id "
+                f"AND e.at >= d.day AND e.at < d.day + interval '1 day' GROUP BY d.day, e.workspace_id, {grouped}, "
+                "e.status",
+                arguments,
+            )
     return len(dirty)
 
 

@@ -56,9 +56,13 @@ def call_at(workspace_id, at: str | datetime, *, tool="echo", status=CallStatus.
 
 
 def _rows(workspace_id, granularity: str, stamp: str) -> dict[tuple[str, str], tuple[int, int]]:
-    """(bucket, tool or key) → (calls, failed)."""
-    rows = UsageRollup.objects.filter(workspace_id=workspace_id, granularity=granularity)
-    return {(format(row.bucket, stamp), row.tool or str(row.api_key_id)): (row.calls, row.failed) for row in rows}
+    """(bucket, tool or key) → (calls, failed), over the rows' statuses."""
+    totals: dict[tuple[str, str], tuple[int, int]] = {}
+    for row in UsageRollup.objects.filter(workspace_id=workspace_id, granularity=granularity):
+        key = (format(row.bucket, stamp), row.tool or str(row.api_key_id))
+        calls, failed = totals.get(key, (0, 0))
+        totals[key] = (calls + row.calls, failed + row.failed)
+    return totals
 
 
 def _hourly(workspace_id) -> dict[tuple[str, str], tuple[int, int]]:
@@ -121,6 +125,8 @@ def test_rollups_keep_hours_and_days_apart_and_take_late_events():
         ("2026-03-01", "None"): (1, 1),  # signed in, without a key
         ("2026-03-02", "None"): (1, 0),
     }
+    statuses = UsageRollup.objects.filter(workspace_id=workspace, granularity="day", tool="echo")
+    assert sorted(statuses.values_list("status", "calls")) == [("ok", 2), ("tool_error", 1)]
     assert usage_rollup_all() == 0  # nothing dirty any more
 
     # A late event for an hour already rolled up (a process that flushed late): its hour and day are recomputed.
