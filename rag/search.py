@@ -34,10 +34,10 @@ from rag.reembedding import active_embedder
 
 RRF_K = 60
 CANDIDATES = 50
-# The HNSW search's candidate list (pgvector's default is 40, sized for LIMIT 10). With 50 candidates taken, a list of
-# 40-100 loses true neighbours at 100k chunks (bench/rag_scale.py: dense recall@10 0.81 at 40, 0.92 at 100, 0.97 at
-# 200), for about 1 ms more per query at 200.
-EF_SEARCH = 200
+# The HNSW search's candidate list (pgvector's default is 40, sized for LIMIT 10). With 50 candidates taken, a short
+# list loses true neighbours at 100k chunks (bench/rag_scale.py, dense recall@10 against exact search: 0.81 at 40,
+# 0.93 at 100, 0.95 at 200, 0.97 at 400 over 200 queries), for a millisecond or two more per query at 400.
+EF_SEARCH = 400
 MAX_TOP_K = 20
 # Queries with more distinct words than this rank every chunk with any of them (the pairs' tsquery grows as n²).
 MAX_PAIRED_LEXEMES = 24
