@@ -36,8 +36,9 @@ RRF_K = 60
 CANDIDATES = 50
 # The HNSW search's candidate list (pgvector's default is 40, sized for LIMIT 10). With 50 candidates taken, a short
 # list loses true neighbours at 100k chunks (bench/rag_scale.py, dense recall@10 against exact search: 0.81 at 40,
-# 0.93 at 100, 0.95 at 200, 0.97 at 400 over 200 queries), for a millisecond or two more per query at 400.
-EF_SEARCH = 400
+# 0.93 at 100, 0.95 at 200, 0.97 at 400 over 200 queries). Not 400: pgvector's cost estimate grows with it, and at
+# 10k chunks the planner then chose an exact scan that detoasts every vector (dense statement p50 5 -> 40 ms).
+EF_SEARCH = 200
 MAX_TOP_K = 20
 # Queries with more distinct words than this rank every chunk with any of them (the pairs' tsquery grows as n²).
 MAX_PAIRED_LEXEMES = 24
