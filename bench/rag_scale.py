@@ -55,7 +55,7 @@ TOPICS = 500
 TOPIC_WORDS = 8
 CHUNK_WORDS = 150
 CHUNKS_PER_DOCUMENT = 50
-RECALL_EF_SEARCHES = (100, 200)  # besides search's own: how the dense recall moves with the HNSW candidate list
+RECALL_EF_SEARCHES = (100, 400)  # besides search's own: how the dense recall moves with the HNSW candidate list
 INDEXES = ("rag_chunk_embedding_hnsw", "rag_chunk_search_gin")
 
 
