@@ -15,7 +15,7 @@ from billing.models import Metric, Plan
 from billing.quotas import quota_usage
 from billing.tests.factories import workspace_on_plan
 from rag.models import Document, KnowledgeBase
-from rag.search import or_query, search
+from rag.search import _at_least_two, _lexemes, or_query, search
 from rag.services import document_ingest, document_upload, knowledge_base_create
 from tests.mcp.conftest import http_client
 from tools.executors import tool_call
@@ -49,6 +49,14 @@ def _workspace_with_knowledge():
 def test_or_query_keeps_only_words():
     assert or_query("How do I reset my password?") == "how | do | i | reset | my | password"
     assert or_query("a) & b | !c:*") == "a | b | c"
+
+
+def test_the_bounded_ranking_matches_chunks_with_two_of_the_words():
+    """Lexemes go in as they are (quoted for tsquery input, not stemmed again); every pair is one alternative."""
+    assert _lexemes("resetting | the | passwords") == ["password", "reset"]
+    assert _at_least_two(["password", "reset", "o'neil"]) == (
+        "'password' & 'reset' | 'password' & 'o''neil' | 'reset' & 'o''neil'"
+    )
 
 
 def test_the_right_passage_comes_first_and_names_its_section():
