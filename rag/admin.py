@@ -117,14 +117,11 @@ class KnowledgeBaseAdmin(ModelAdmin):
         if request.method == "POST" and form.is_valid():
             tags = services.tags_clean(form.cleaned_data["tags"])
             for file in form.cleaned_data["documents"]:
-                name = file.name or "document"
                 try:
-                    services.upload_size_check(knowledge_base=base, name=name, size=file.size or 0)
-                    services.document_upload(
+                    services.document_upload_file(
                         actor=request.user,  # type: ignore[arg-type]  # staff: admin views require a user
                         knowledge_base=base,
-                        name=name,
-                        data=file.read(),
+                        file=file,
                         tags=tags,
                         request=request,
                     )

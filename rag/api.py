@@ -231,10 +231,12 @@ class DocumentListView(_View):
                 request=request,
             )
         else:
-            file = serializer.validated_data["file"]
-            services.upload_size_check(knowledge_base=base, name=file.name, size=file.size or 0)
-            document = services.document_upload(
-                actor=caller.writer, knowledge_base=base, name=file.name, data=file.read(), tags=tags, request=request
+            document = services.document_upload_file(
+                actor=caller.writer,
+                knowledge_base=base,
+                file=serializer.validated_data["file"],
+                tags=tags,
+                request=request,
             )
         return Response(DocumentSerializer(document).data, status=201)
 

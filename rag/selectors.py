@@ -3,6 +3,7 @@ plan can read, documents, and a document's text."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -81,6 +82,41 @@ def document_get(*, knowledge_base: KnowledgeBase, document_id: Any) -> Document
 def document_length(document: Document) -> int:
     """Characters of the document's extracted text (the end of its last chunk)."""
     return int(Chunk.objects.filter(document=document).aggregate(length=Max("end"))["length"] or 0)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A document's text around a passage: what comes before, the passage, what comes after."""
+
+    before: str
+    passage: str
+    after: str
+    truncated_before: bool
+    truncated_after: bool
+    length: int
+
+
+def document_passage(document: Document, start: Any, end: Any, *, around: int = 2_000) -> Passage:
+    """The passage from `start` to `end` (a search hit's offsets; anything invalid means none) with up to `around`
+    characters on each side, or the document's first `2 * around` characters when there is no passage; one read."""
+    length = document_length(document)
+    try:
+        start = max(0, min(int(start), length))
+        end = max(start, min(int(end), length))
+    except (TypeError, ValueError):
+        start = end = 0
+    first = max(0, start - around) if end > start else 0
+    last = min(length, end + around) if end > start else min(length, 2 * around)
+    text = document_text(document, first, last)
+    cut_start, cut_end = (start - first, end - first) if end > start else (0, 0)
+    return Passage(
+        before=text[:cut_start],
+        passage=text[cut_start:cut_end],
+        after=text[cut_end:],
+        truncated_before=first > 0,
+        truncated_after=last < length,
+        length=length,
+    )
 
 
 def document_text(document: Document, start: int, end: int) -> str:

@@ -185,6 +185,17 @@ def upload_size_check(*, knowledge_base: KnowledgeBase, name: str, size: int) ->
         )
 
 
+def document_upload_file(
+    *, actor: Writer, knowledge_base: KnowledgeBase, file: Any, tags: Any = None, request: Any = None
+) -> Document:
+    """`document_upload` of an uploaded file (a Django `UploadedFile`): its size is checked before it is read."""
+    name = file.name or "document"
+    upload_size_check(knowledge_base=knowledge_base, name=name, size=file.size or 0)
+    return document_upload(
+        actor=actor, knowledge_base=knowledge_base, name=name, data=file.read(), tags=tags_clean(tags), request=request
+    )
+
+
 def document_upload(
     *,
     actor: Writer,

@@ -157,7 +157,9 @@ def document_upload(request: SignedInRequest, membership: Membership, name: str)
             return _upload_error(request, "upload", ToolportError("Send one file per request."))
         file = files[0]
         try:
-            document = _upload_one(request, membership, base, file, tags)
+            document = services.document_upload_file(
+                actor=membership, knowledge_base=base, file=file, tags=tags, request=request
+            )
         except ToolportError as error:
             return _upload_error(request, file.name or "file", error)
         return _row(request, membership, document, status=201)
@@ -165,27 +167,14 @@ def document_upload(request: SignedInRequest, membership: Membership, name: str)
         messages.error(request, "Choose one or more files to upload.")
     for file in files:
         try:
-            document = _upload_one(request, membership, base, file, tags)
+            document = services.document_upload_file(
+                actor=membership, knowledge_base=base, file=file, tags=tags, request=request
+            )
         except ToolportError as error:
             messages.error(request, error.message)
         else:
             messages.success(request, f"{document.name} uploaded; it is being processed.")
     return redirect(_base_url(membership, base))
-
-
-def _upload_one(
-    request: SignedInRequest, membership: Membership, base: KnowledgeBase, file: Any, tags: str
-) -> Document:
-    name = file.name or "document"
-    services.upload_size_check(knowledge_base=base, name=name, size=file.size or 0)  # before reading it
-    return services.document_upload(
-        actor=membership,
-        knowledge_base=base,
-        name=name,
-        data=file.read(),
-        tags=services.tags_clean(tags),
-        request=request,
-    )
 
 
 @require_POST
@@ -224,26 +213,12 @@ def document_detail(request: SignedInRequest, membership: Membership, name: str,
     """The document's facts and its extracted text around a passage (`start`, `end` from a search result)."""
     base = _base(membership, name, shared=True)
     document = _document(base, document_id)
-    length = selectors.document_length(document)
-    try:
-        start = max(0, min(int(request.GET.get("start", 0)), length))
-        end = max(start, min(int(request.GET.get("end", start)), length))
-    except ValueError:
-        start = end = 0
-    window = 4_000
-    before_from = max(0, start - window // 2)
-    after_to = min(length, max(end, start) + window // 2 if end > start else window)
     context = {
         "title": document.title or document.name,
         "section": "knowledge",
         "base": base,
         "document": document,
-        "length": length,
-        "before": selectors.document_text(document, before_from, start) if end > start else "",
-        "passage": selectors.document_text(document, start, end) if end > start else "",
-        "after": selectors.document_text(document, end if end > start else 0, after_to),
-        "truncated_before": before_from > 0,
-        "truncated_after": after_to < length,
+        "text": selectors.document_passage(document, request.GET.get("start", 0), request.GET.get("end", 0)),
         "can_write": _can_write(membership, base),
     }
     return render(request, "rag/document_detail.html", context)

@@ -35,6 +35,7 @@ def test_drop_several_files_watch_them_become_ready_and_search_them(page, live_s
         page.get_by_role("button", name="Create knowledge base").click()
         page.get_by_text("Knowledge base handbook created.").wait_for()
         page.get_by_text("No documents yet: drop some above.").wait_for()
+        page.wait_for_load_state()  # the drop zone's script runs after the page is parsed (defer)
 
         # Drop three files at once on the drop zone: two documents and an image it must refuse.
         files = [
