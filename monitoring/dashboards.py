@@ -110,14 +110,6 @@ def charts(*, workspace_id: UUID | None, window: Window) -> dict[str, Any]:
     }
 
 
-def calls_by_day(*, workspace_id: UUID | None, window: Window) -> dict[str, Any]:
-    return charts(workspace_id=workspace_id, window=window)["calls"]
-
-
-def latency_by_day(*, workspace_id: UUID | None, window: Window) -> dict[str, Any]:
-    return charts(workspace_id=workspace_id, window=window)["latency"]
-
-
 def utc_day_of(moment: datetime) -> datetime:
     """The start of the UTC day holding `moment`: tables over a range read whole UTC days (the daily rollups)."""
     return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -198,16 +198,15 @@ def _array_sum_sql(column: str) -> str:
 
 def usage_rollup(*, limit: int = 500, workspace_id: UUID | None = None) -> int:
     """Recompute the hourly rollups of up to `limit` dirty (workspace, hour) pairs (of one workspace, if given) and
-    the UTC days that hold them; returns how many hours were recomputed. Safe to run concurrently (dirty rows are
-    claimed with row locks)."""
-    # The beat skips hours another run holds; a dashboard about to read its workspace waits for that run instead.
-    only, lock = ("WHERE workspace_id = %s", "FOR UPDATE") if workspace_id else ("", "FOR UPDATE SKIP LOCKED")
+    the UTC days that hold them; returns how many hours were recomputed. Runs wait for each other (an advisory lock),
+    so a dashboard about to read never sees a rollup half done."""
+    only = "WHERE workspace_id = %s" if workspace_id else ""
     with transaction.atomic(), connection.cursor() as cursor:
         # One rollup at a time: two runs over different hours of one day would both rewrite that day's rows.
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK])
         cursor.execute(
             "DELETE FROM monitoring_usagedirtyhour WHERE id IN (SELECT id FROM monitoring_usagedirtyhour "  # noqa: S608
-            f"{only} ORDER BY hour LIMIT %s {lock}) RETURNING workspace_id, hour",
+            f"{only} ORDER BY hour LIMIT %s) RETURNING workspace_id, hour",
             [*([workspace_id] if workspace_id else []), limit],
         )
         dirty = cursor.fetchall()

@@ -24,6 +24,10 @@ def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
+def _calls(*, workspace_id, window: Window) -> dict:
+    return dashboards.charts(workspace_id=workspace_id, window=window)["calls"]
+
+
 def test_days_follow_the_viewers_time_zone():
     workspace = MembershipFactory.create().workspace_id
     usage_events_write(
@@ -34,15 +38,13 @@ def test_days_follow_the_viewers_time_zone():
     )
     usage_rollup_all()
     now = _utc("2026-03-02T18:00:00")
-    new_york = dashboards.calls_by_day(
-        workspace_id=workspace, window=Window.ending_now(3, ZoneInfo("America/New_York"), now)
-    )
+    new_york = _calls(workspace_id=workspace, window=Window.ending_now(3, ZoneInfo("America/New_York"), now))
     assert new_york["labels"] == ["2026-02-28", "2026-03-01", "2026-03-02"]
     assert new_york["datasets"] == [{"label": "echo", "data": [1, 1, 0]}]
-    tokyo = dashboards.calls_by_day(workspace_id=workspace, window=Window.ending_now(3, ZoneInfo("Asia/Tokyo"), now))
+    tokyo = _calls(workspace_id=workspace, window=Window.ending_now(3, ZoneInfo("Asia/Tokyo"), now))
     assert tokyo["labels"] == ["2026-03-01", "2026-03-02", "2026-03-03"]
     assert tokyo["datasets"] == [{"label": "echo", "data": [1, 1, 0]}]
-    utc = dashboards.calls_by_day(workspace_id=workspace, window=Window.ending_now(3, ZoneInfo("UTC"), now))
+    utc = _calls(workspace_id=workspace, window=Window.ending_now(3, ZoneInfo("UTC"), now))
     assert utc["datasets"] == [{"label": "echo", "data": [0, 2, 0]}]
 
 
@@ -57,7 +59,7 @@ def test_latency_errors_top_tools_and_keys():
     usage_events_write(calls)
     usage_rollup_all()
     window = Window.ending_now(1, ZoneInfo("UTC"), day)
-    latency = dashboards.latency_by_day(workspace_id=workspace, window=window)
+    latency = dashboards.charts(workspace_id=workspace, window=window)["latency"]
     assert latency["error_rate"] == [8.0]  # 2 of 25
     assert 2 <= latency["p50"][0] <= 5
     assert 200 <= latency["p95"][0] <= 500
