@@ -13,7 +13,6 @@ from unfold.views import UnfoldModelAdminViewMixin
 from monitoring import dashboards, staff
 from monitoring.dashboards import Window
 from monitoring.models import AuditEvent
-from monitoring.usage import usage_rollup_all
 
 
 class OverviewView(UnfoldModelAdminViewMixin, TemplateView):
@@ -24,7 +23,6 @@ class OverviewView(UnfoldModelAdminViewMixin, TemplateView):
     template_name = "admin/monitoring/overview.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        usage_rollup_all()
         days = 14
         window = Window.ending_now(days, ZoneInfo("UTC"), timezone.now())
         month = timezone.now() - timedelta(days=30)

@@ -13,7 +13,7 @@ from billing.tests.factories import workspace_on_plan
 from core.audit import audit_record
 from monitoring.calls import CallStatus, ToolCall, Transport
 from monitoring.models import AuditEvent
-from monitoring.usage import usage_events_write
+from monitoring.usage import usage_events_write, usage_rollup_all
 from tools.models import UpstreamServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,6 +44,7 @@ def test_the_overview_sums_every_workspace_and_the_revenue(admin_client, stripe_
     busy = MembershipFactory.create(workspace__name="Busy Inc").workspace
     quiet = MembershipFactory.create(workspace__name="Quiet LLC").workspace
     usage_events_write(_calls(busy.pk, 40) + _calls(busy.pk, 10, CallStatus.TOOL_ERROR) + _calls(quiet.pk, 5))
+    usage_rollup_all()  # the beat's minute
     for _ in range(2):
         _subscribe(stripe_api, webhook, Tier.STARTER)
     _subscribe(stripe_api, webhook, Tier.PROFESSIONAL)
