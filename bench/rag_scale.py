@@ -55,7 +55,7 @@ TOPICS = 500
 TOPIC_WORDS = 8
 CHUNK_WORDS = 150
 CHUNKS_PER_DOCUMENT = 50
-RECALL_EF_SEARCHES = (100, 400)  # besides search's own: how the dense recall moves with the HNSW candidate list
+RECALL_EF_SEARCHES = (100, 200, 300, 400)  # besides search's own: how dense recall moves with the HNSW candidate list
 INDEXES = ("rag_chunk_embedding_hnsw", "rag_chunk_search_gin")
 
 
@@ -65,8 +65,11 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--ingest-chunks", type=int, default=256, help="chunks to ingest (0 to skip)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", action="store_true", help="keep the database and its chunks (for --reuse)")
+    parser.add_argument("--reuse", action="store_true", help="search the chunks a --keep run left (loads only more)")
+    parser.add_argument("--database", default="toolport_bench_rag_scale", help="the throw-away database's name")
     arguments = parser.parse_args()
-    with rag_environment("toolport_bench_rag_scale"):
+    with rag_environment(arguments.database, keep=arguments.keep, reuse=arguments.reuse):
         print_header()
         rng = np.random.default_rng(arguments.seed)
         vocabulary = _vocabulary()
@@ -177,12 +180,17 @@ def _statements(log: list[tuple[str, Any, float]]) -> Iterator[None]:
 def search_at_scale(rng: np.random.Generator, vocabulary: list[str], sizes: list[int], queries: int) -> None:
     from django.db import connection
 
+    from accounts.models import Membership
     from rag.embedding import embedder
     from rag.models import KnowledgeBase
     from rag.search import search
 
-    member = bench_workspace("bench-rag-scale")
-    base = KnowledgeBase.objects.create(workspace=member.workspace, name="scale")
+    base = KnowledgeBase.objects.filter(workspace__name="bench-rag-scale", name="scale").first()
+    if base is None:
+        member = bench_workspace("bench-rag-scale")
+        base = KnowledgeBase.objects.create(workspace=member.workspace, name="scale")
+    else:  # --reuse: the chunks a --keep run loaded (the same seed draws the same topics and queries)
+        member = Membership.objects.get(workspace__knowledge_bases=base)
     model = embedder()
     topic_words = [list(rng.choice(vocabulary, TOPIC_WORDS, replace=False)) for _ in range(TOPICS)]
     # One frequency ranking for the queries and every load (each used to draw its own, so a query's common word
@@ -196,11 +204,15 @@ def search_at_scale(rng: np.random.Generator, vocabulary: list[str], sizes: list
         words = list(rng.choice(topic_words[topic], 5, replace=False))
         words.append(ranked[rng.choice(len(ranked), p=probabilities)])
         asked.append(" ".join(words))
-    loaded = 0
+    loaded = base.chunk_set.count()
     for size in sizes:
+        if size < loaded:
+            print(f"\n{size:,} chunks: skipped, the reused knowledge base holds {loaded:,}")
+            continue
         started = time.perf_counter()
-        _load(rng, member, base, model.model, ranked, topic_words, centres, loaded, size)
-        loaded = size
+        if size > loaded:
+            _load(rng, member, base, model.model, ranked, topic_words, centres, loaded, size)
+            loaded = size
         print(f"\n{size:,} chunks: loaded and indexed in {time.perf_counter() - started:.0f} s")
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_size_pretty(pg_relation_size(%s::regclass))", [INDEXES[0]])
@@ -210,7 +222,7 @@ def search_at_scale(rng: np.random.Generator, vocabulary: list[str], sizes: list
             print(f"  HNSW index {index_size}, table with TOAST {table_size}, shared_buffers {shared_buffers}")
         for query in asked[:20]:  # warm up: caches, plans, the index's pages
             search(workspace_id=member.workspace_id, query=query, top_k=10)
-        totals, database, dense_times, text_times, embeddings, recalls = [], [], [], [], [], []
+        totals, database, dense_times, text_times, embeddings, logs = [], [], [], [], [], []
         matched: list[float] = []  # share of the chunks the OR-ed query matches
         ranked_shares: list[float] = []  # share of the chunks search ranked with ts_rank
         for query in asked[20:]:
@@ -222,17 +234,20 @@ def search_at_scale(rng: np.random.Generator, vocabulary: list[str], sizes: list
                 start = time.perf_counter()
                 search(workspace_id=member.workspace_id, query=query, top_k=10)
                 totals.append(time.perf_counter() - start)
+            logs.append(log)
+        # Everything else after the timing: the shares and the exact replays of the recall read every chunk, and
+        # would evict the indexes from the buffers between two timed searches.
+        for query, log in zip(asked[20:], logs, strict=True):
             database.append(sum(seconds for _sql, _params, seconds in log))
-            dense = [(sql, params, seconds) for sql, params, seconds in log if "<=>" in sql]
-            # the query's lexemes, then the ranking of the chunks with two of its words, or of all that have one
+            dense_times.append(next(seconds for sql, _params, seconds in log if "<=>" in sql))
+            # the ranking of the bounded candidates, and of a wider bound when the first held too few
             text = [(sql, params, seconds) for sql, params, seconds in log if "ts_rank" in sql]
-            lexemes = [seconds for sql, _params, seconds in log if "tsvector_to_array" in sql]
-            dense_times.append(dense[0][2])
+            text_times.append(sum(seconds for _sql, _params, seconds in text))
             if text:
-                text_times.append(sum(seconds for _sql, _params, seconds in text) + sum(lexemes))
                 matched.append(_or_share(query))
                 ranked_shares.append(sum(_matches(sql, params) for sql, params, _seconds in text))
-            recalls.append(_recall(log, RECALL_EF_SEARCHES))
+        recalls = [_recall(log, RECALL_EF_SEARCHES) for log in logs]
+        others = [total - dense - text for total, dense, text in zip(database, dense_times, text_times, strict=True)]
         without = [total - embedding for total, embedding in zip(totals, embeddings, strict=True)]
         print(f"  {queries} hybrid searches (rag.search.search, top 10), after 20 warm-up queries:")
         print(f"    whole call, query embedding included   {_percentiles(totals)}")
@@ -240,6 +255,7 @@ def search_at_scale(rng: np.random.Generator, vocabulary: list[str], sizes: list
         print(f"    its SQL statements (all of them)        {_percentiles(database)}")
         print(f"      dense statement (HNSW)                {_percentiles(dense_times)}")
         print(f"      full-text statements (ts_rank)        {_percentiles(text_times)}")
+        print(f"      the others (scope, settings, hits)    {_percentiles(others)}")
         print(f"    query embedding alone (embed)           {_percentiles(embeddings)}")
         print(f"  the OR-ed full-text query matches {statistics.fmean(matched):.1%} of the chunks on average")
         print(f"  search ranked {statistics.fmean(ranked_shares):.2%} of the chunks on average (ts_rank)")
@@ -342,9 +358,10 @@ def _load(
         cursor.execute("VACUUM ANALYZE rag_chunk")
 
 
-def _settings(log: list[tuple[str, Any, float]]) -> list[str]:
-    """The SET LOCAL statements search ran (iterative scan, ef_search), to run its statements again as it did."""
-    return [sql for sql, _params, _seconds in log if sql.startswith("SET LOCAL")]
+def _settings(log: list[tuple[str, Any, float]]) -> list[tuple[str, Any]]:
+    """The statements that set search's HNSW settings for its transaction (iterative scan, ef_search), to run its
+    dense statement again as it did."""
+    return [(sql, params) for sql, params, _seconds in log if "hnsw." in sql and "<=>" not in sql]
 
 
 def _recall(log: list[tuple[str, Any, float]], ef_searches: tuple[int, ...] = ()) -> list[float]:
@@ -356,10 +373,10 @@ def _recall(log: list[tuple[str, Any, float]], ef_searches: tuple[int, ...] = ()
 
     def top(exact: bool, ef_search: int | None) -> set[int]:
         with transaction.atomic(), connection.cursor() as cursor:
-            for setting in _settings(log):
-                if ef_search is not None and "ef_search" in setting:
-                    setting = f"SET LOCAL hnsw.ef_search = {ef_search}"
-                cursor.execute(setting)
+            for setting, setting_params in _settings(log):
+                cursor.execute(setting, setting_params)
+            if ef_search is not None:
+                cursor.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
             if exact:
                 cursor.execute("SET LOCAL enable_indexscan = off")
             cursor.execute(sql, params)
@@ -409,8 +426,8 @@ def _show_plan(query: str, workspace_id: Any) -> None:
     for sql, params, _seconds in log:
         if "<=>" in sql or "ts_rank" in sql:
             with transaction.atomic(), connection.cursor() as cursor:
-                for setting in _settings(log):
-                    cursor.execute(setting)
+                for setting, setting_params in _settings(log):
+                    cursor.execute(setting, setting_params)
                 cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)
                 plan = [row[0] for row in cursor.fetchall()]
             print(f"\nplan of the {'dense' if '<=>' in sql else 'full-text'} statement:")

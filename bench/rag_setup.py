@@ -25,14 +25,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextlib.contextmanager
-def rag_environment(database: str) -> Iterator[None]:
-    """The benchmarks' PostgreSQL and Redis (started if not running), Django set up on a fresh database `database`."""
+def rag_environment(database: str, *, keep: bool = False, reuse: bool = False) -> Iterator[None]:
+    """The benchmarks' PostgreSQL and Redis (started if not running), Django set up on a fresh database `database`
+    (dropped at the end unless `keep`), or on the one a `keep` run left (`reuse`)."""
     sys.path.insert(0, str(ROOT))
     media = tempfile.TemporaryDirectory(prefix="toolport-bench-")
     os.environ["TOOLPORT_VAR_DIR"] = str(ROOT / "var" / "bench")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
     os.environ["TOOLPORT_MEDIA_ROOT"] = media.name
     os.environ["CELERY_BROKER_URL"] = "memory://localhost/"
+    # Buffers that hold the 100k-chunk knowledge base's indexes and rows (~750 MB with TOAST), as a server sized for
+    # that data would; the development default of 512 MB reads part of them from the OS cache (bench/README.md).
+    os.environ.setdefault("TOOLPORT_POSTGRES_SHARED_BUFFERS", "1GB")
 
     from core.embedded import redis as embedded_redis
     from core.embedded.postgres import EmbeddedPostgres
@@ -52,11 +56,18 @@ def rag_environment(database: str) -> Iterator[None]:
 
         original = connection.settings_dict["NAME"]
         connection.settings_dict.setdefault("TEST", {})["NAME"] = database
-        connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+        if reuse:
+            connection.close()
+            connection.settings_dict["NAME"] = database
+        else:
+            connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
         try:
             yield
         finally:
-            connection.creation.destroy_test_db(original, verbosity=0)
+            if keep:
+                connection.close()
+            else:
+                connection.creation.destroy_test_db(original, verbosity=0)
     finally:
         for server in reversed(started):
             server.stop()

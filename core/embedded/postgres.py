@@ -14,6 +14,7 @@ import fcntl
 import importlib.util
 import os
 import pwd
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,21 @@ DATABASE_NAME = "toolport"
 SUPERUSER = "postgres"
 UNPRIVILEGED_ACCOUNT = "nobody"
 START_TIMEOUT_SECONDS = 60
+# PostgreSQL's built-in 128 MB is sized for the smallest machines: a knowledge base of 100k chunks searches ~200 MB
+# of HNSW index plus ~40 MB of full-text index and the matched rows, which otherwise come from the OS cache at several
+# times the cost (bench/README.md). The memory is backed as buffers fill, not at start.
+DEFAULT_SHARED_BUFFERS = "512MB"
+
+
+def shared_buffers() -> str:
+    """The server's shared buffers (`TOOLPORT_POSTGRES_SHARED_BUFFERS`, PostgreSQL's syntax: "512MB", "2GB"); read
+    when the server starts."""
+    value = os.environ.get("TOOLPORT_POSTGRES_SHARED_BUFFERS", "").strip() or DEFAULT_SHARED_BUFFERS
+    if not re.fullmatch(r"\d+\s*(kB|MB|GB|TB)", value):
+        raise EmbeddedPostgresError(
+            f"TOOLPORT_POSTGRES_SHARED_BUFFERS={value!r} is not a size PostgreSQL reads: write it like 512MB or 2GB."
+        )
+    return value.replace(" ", "")
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -110,7 +126,7 @@ class EmbeddedPostgres:
                 # of 100k chunks searches ~200 MB of HNSW index plus the matched rows, which then came from the OS
                 # cache at several times the cost (bench/README.md). Linux backs the 512 MB as they fill, not at start.
                 "-o",
-                f"-c listen_addresses='' -k {self.socket_dir} -c shared_buffers=512MB",
+                f"-c listen_addresses='' -k {self.socket_dir} -c shared_buffers=1GB",
                 failure="PostgreSQL did not start",
             )
             self._ensure_database()

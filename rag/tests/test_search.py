@@ -5,6 +5,8 @@ from uuid import UUID
 
 import anyio
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -14,8 +16,9 @@ from accounts.tests.factories import MembershipFactory, issue_key
 from billing.models import Metric, Plan
 from billing.quotas import quota_usage
 from billing.tests.factories import workspace_on_plan
+from rag import search as search_module
 from rag.models import Document, KnowledgeBase
-from rag.search import _at_least_two, _lexemes, or_query, search
+from rag.search import _any_of, _at_least_two, common_lexemes, common_lexemes_forget, or_query, search
 from rag.services import document_ingest, document_upload, knowledge_base_create
 from tests.mcp.conftest import http_client
 from tools.executors import tool_call
@@ -53,10 +56,59 @@ def test_or_query_keeps_only_words():
 
 def test_the_bounded_ranking_matches_chunks_with_two_of_the_words():
     """Lexemes go in as they are (quoted for tsquery input, not stemmed again); every pair is one alternative."""
-    assert _lexemes("resetting | the | passwords") == ["password", "reset"]
     assert _at_least_two(["password", "reset", "o'neil"]) == (
         "'password' & 'reset' | 'password' & 'o''neil' | 'reset' & 'o''neil'"
     )
+    assert _any_of(["password", "back\\slash"]) == "'password' | 'back\\\\slash'"
+
+
+LEDGER = [
+    "Ledger reconciliation, quarterly audit.",
+    "Ledger reconciliation, quarterly.",
+    "Ledger reconciliation, quarterly review of every account.",
+    "Ledger reconciliation.",
+    "Ledger quarterly.",
+    "Ledger weekly notes.",
+    "Ledger archive.",
+    "Ledger export format.",
+    "Ledger import from a bank.",
+    "Ledger summary for the board.",
+]
+
+
+def test_full_text_finds_candidates_with_informative_words_and_widens_when_they_are_too_few(monkeypatch):
+    """A word in most chunks ("ledger") ranks but finds no candidates; the passages with two of the rarer words come
+    first; a query whose rare words match too few chunks is filled from wider bounds, down to the common word."""
+    workspace = workspace_on_plan(api_calls=None, ai_operations=None)
+    member = MembershipFactory.create(workspace=workspace, role=Role.ADMIN)
+    base = knowledge_base_create(actor=member, name="finance")
+    for number, text in enumerate(LEDGER):
+        _ingested(member, base, f"ledger-{number}.txt", text)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE rag_chunk")
+    common_lexemes_forget()
+    # this knowledge base is tiny: the bounds' sizes shrink with it
+    monkeypatch.setattr(search_module, "CANDIDATES", 3)
+    monkeypatch.setattr(search_module, "COMMON_SHARE", 0.5)
+    monkeypatch.setattr(search_module, "COMMON_MIN_CHUNKS", 0)
+    assert common_lexemes(["ledger", "reconcili", "quarter", "audit"]) == {"ledger"}
+
+    def texts(query: str) -> list[str]:
+        hits = search(workspace_id=workspace.pk, query=query, top_k=3, mode="text")
+        return [Document.objects.get(pk=hit.document_id).name for hit in hits]
+
+    with CaptureQueriesContext(connection) as queries:
+        found = texts("ledger reconciliation quarterly")
+    # three chunks hold both rare words: one ranking, of those three alone
+    assert sorted(found) == ["ledger-0.txt", "ledger-1.txt", "ledger-2.txt"]
+    assert sum("ts_rank" in query["sql"] for query in queries) == 1
+    # one chunk holds the rare word: the list is filled from the chunks with the common one
+    found = texts("ledger audit")
+    assert found[0] == "ledger-0.txt"
+    assert len(found) == 3
+    assert len(texts("ledger")) == 3  # common words alone still find passages
+    assert texts("quarterly audit")[0] == "ledger-0.txt"
+    common_lexemes_forget()
 
 
 def test_the_right_passage_comes_first_and_names_its_section():
