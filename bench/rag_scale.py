@@ -374,6 +374,7 @@ def _load(
     raw.commit()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE rag_chunk")
+        cursor.execute("ANALYZE rag_document")  # what autovacuum does soon after a bulk load
 
 
 def _settings(log: list[tuple[str, Any, float]]) -> list[tuple[str, Any]]:

@@ -313,8 +313,10 @@ def _hits(ids: list[int], scores: dict[int, float], tsquery: str) -> list[Hit]:
             "SELECT c.id, c.document_id, d.name, d.title, k.name, c.heading_path, c.start, c.end, "
             "CASE WHEN %s = '' THEN left(c.text, 300) ELSE ts_headline('english', c.text, %s::tsquery, "
             "'StartSel=**, StopSel=**, MaxWords=40, MinWords=15, MaxFragments=2, FragmentDelimiter=\" … \"') END "
-            "FROM rag_chunk c JOIN rag_document d ON d.id = c.document_id JOIN rag_knowledgebase k "
-            "ON k.id = c.knowledge_base_id WHERE c.id = ANY(%s) AND d.status = %s",
+            # from the few chunk ids outwards, whatever the statistics say of the documents
+            "FROM unnest(%s::bigint[]) AS hit(id) JOIN rag_chunk c ON c.id = hit.id "
+            "JOIN rag_document d ON d.id = c.document_id JOIN rag_knowledgebase k ON k.id = c.knowledge_base_id "
+            "WHERE d.status = %s",
             [tsquery, tsquery or "x", ids, DocumentStatus.READY.value],
         )
         rows = {row[0]: row for row in cursor.fetchall()}
