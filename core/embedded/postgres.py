@@ -122,11 +122,8 @@ class EmbeddedPostgres:
                 f"--timeout={START_TIMEOUT_SECONDS}",
                 f"--log={self.log_file}",
                 # No TCP listener at all: the socket lives in a private folder, so no port can clash.
-                # shared_buffers: PostgreSQL's built-in 128 MB is sized for the smallest machines; a knowledge base
-                # of 100k chunks searches ~200 MB of HNSW index plus the matched rows, which then came from the OS
-                # cache at several times the cost (bench/README.md). Linux backs the 512 MB as they fill, not at start.
                 "-o",
-                f"-c listen_addresses='' -k {self.socket_dir} -c shared_buffers=1GB",
+                f"-c listen_addresses='' -k {self.socket_dir} -c shared_buffers={shared_buffers()}",
                 failure="PostgreSQL did not start",
             )
             self._ensure_database()

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from core.database import pgvector_version
-from core.embedded.postgres import EmbeddedPostgres
+from core.embedded.postgres import EmbeddedPostgres, EmbeddedPostgresError, shared_buffers
 
 
 @pytest.mark.django_db
@@ -26,11 +26,13 @@ def test_pgvector_is_installed_and_computes_cosine_distance():
 
 
 @pytest.mark.slow
-def test_start_recovers_after_a_crash_left_a_stale_pid_file(private_postgres: EmbeddedPostgres):
+def test_start_recovers_after_a_crash_left_a_stale_pid_file(private_postgres: EmbeddedPostgres, monkeypatch):
+    monkeypatch.setenv("TOOLPORT_POSTGRES_SHARED_BUFFERS", "192MB")
     assert private_postgres.start() is True
     assert private_postgres.start() is False  # already running: re-running is safe
 
     with psycopg.connect(private_postgres.connection.url, autocommit=True) as db:
+        assert db.execute("SHOW shared_buffers").fetchone() == ("192MB",)
         db.execute("CREATE TABLE survivor (note text)")
         db.execute("INSERT INTO survivor VALUES ('kept')")
 
@@ -51,6 +53,14 @@ def test_start_recovers_after_a_crash_left_a_stale_pid_file(private_postgres: Em
     private_postgres.stop()
     assert not private_postgres.is_running()
     assert (private_postgres.data_dir / "PG_VERSION").exists()
+
+
+def test_a_shared_buffers_setting_postgresql_cannot_read_is_refused_before_starting(monkeypatch):
+    monkeypatch.setenv("TOOLPORT_POSTGRES_SHARED_BUFFERS", "a lot")
+    with pytest.raises(EmbeddedPostgresError, match="write it like 512MB or 2GB"):
+        shared_buffers()
+    monkeypatch.setenv("TOOLPORT_POSTGRES_SHARED_BUFFERS", "2 GB")
+    assert shared_buffers() == "2GB"
 
 
 def _wait_for_exit(pid: int) -> None:
