@@ -239,24 +239,34 @@ def common_lexemes(lexemes: list[str]) -> set[str]:
     LEXEME_STATISTICS_SECONDS per process. Before the first ANALYZE no lexeme is common. The whole table, not the
     caller's knowledge bases: what a word costs is the length of its posting list in the GIN index, which holds
     every tenant's chunks."""
-    now = time.monotonic()
-    if _statistics["read_at"] is None or now - _statistics["read_at"] >= LEXEME_STATISTICS_SECONDS:
-        with _statistics_lock, connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples "
-                "FROM pg_stats s JOIN pg_class c ON c.oid = 'rag_chunk'::regclass "
-                "WHERE s.schemaname = current_schema() AND s.tablename = 'rag_chunk' AND s.attname = 'search_vector'"
-            )
-            row = cursor.fetchone()
-            # the frequencies array ends with the minimum, the maximum and the share of rows with no element
-            shares = dict(zip(row[0], row[1], strict=False)) if row and row[0] else {}
-            _statistics.update(read_at=now, shares=shares, chunks=max(row[2], 0.0) if row else 0.0)
+    if _statistics_stale():
+        with _statistics_lock:
+            if _statistics_stale():  # not read by another thread while this one waited
+                _statistics_read()
     shares, chunks = _statistics["shares"], _statistics["chunks"]
     return {
         lexeme
         for lexeme in lexemes
         if shares.get(lexeme, 0.0) > COMMON_SHARE and shares[lexeme] * chunks > COMMON_MIN_CHUNKS
     }
+
+
+def _statistics_read() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples "
+            "FROM pg_stats s JOIN pg_class c ON c.oid = 'rag_chunk'::regclass "
+            "WHERE s.schemaname = current_schema() AND s.tablename = 'rag_chunk' AND s.attname = 'search_vector'"
+        )
+        row = cursor.fetchone()
+    # the frequencies array ends with the minimum, the maximum and the share of rows with no element
+    shares = dict(zip(row[0], row[1], strict=False)) if row and row[0] else {}
+    _statistics.update(read_at=time.monotonic(), shares=shares, chunks=max(row[2], 0.0) if row else 0.0)
+
+
+def _statistics_stale() -> bool:
+    read_at = _statistics["read_at"]
+    return read_at is None or time.monotonic() - read_at >= LEXEME_STATISTICS_SECONDS
 
 
 def common_lexemes_forget() -> None:

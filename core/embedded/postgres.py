@@ -35,6 +35,10 @@ START_TIMEOUT_SECONDS = 60
 DEFAULT_SHARED_BUFFERS = "512MB"
 
 
+class EmbeddedPostgresError(RuntimeError):
+    """The embedded server could not be set up or started; the message says why and what to do."""
+
+
 def shared_buffers() -> str:
     """The server's shared buffers (`TOOLPORT_POSTGRES_SHARED_BUFFERS`, PostgreSQL's syntax: "512MB", "2GB"); read
     when the server starts."""
@@ -44,10 +48,6 @@ def shared_buffers() -> str:
             f"TOOLPORT_POSTGRES_SHARED_BUFFERS={value!r} is not a size PostgreSQL reads: write it like 512MB or 2GB."
         )
     return value.replace(" ", "")
-
-
-class EmbeddedPostgresError(RuntimeError):
-    """The embedded server could not be set up or started; the message says why and what to do."""
 
 
 def binaries_dir() -> Path:
