@@ -19,11 +19,13 @@ does; the product's HNSW and GIN indexes (their definitions read from the databa
 dropped for the load and rebuilt with those same definitions, then VACUUM ANALYZE (what autovacuum would reach).
 
 Each query goes through the real `rag.search.search` (hybrid, top 10) after a warm-up. It prints p50/p95 of the
-whole call, of its database statements alone (timed by a Django execute wrapper), of the query's embedding alone,
-and of the whole call without the embedding, and the shares of the chunks the OR-ed query matches and search ranked.
-Recall@10 of the dense part: the dense statement `search` ran is replayed as it ran (same settings: iterative HNSW
-scan), with other `hnsw.ef_search` values, and with `enable_indexscan = off` (exact: a sequential scan and sort),
-and the top 10 ids (by distance) are compared.
+whole call, of its two database statements (timed by a Django execute wrapper), of the query's embedding alone, and
+of the whole call without the embedding. After the timed searches, each search statement is replayed under EXPLAIN
+ANALYZE for where its time goes (planning, the dense and full-text CTEs, the fusion, the hits with their snippets),
+with the shares of the chunks the OR-ed query matches and search ranked. Recall@10 of the dense part: the first 10
+chunks of search's dense list (`mode="dense"`: the same CTE, settings and iterative HNSW scan as the hybrid search)
+against an exact search (`enable_indexscan = off`: a sequential scan and sort), at search's own `hnsw.ef_search` and
+at others.
 
 Ingestion: `--ingest-chunks` worth of generated Markdown documents (~64 chunks each) are uploaded and ingested
 with `document_ingest` (extract, chunk, embed in batches of EMBED_BATCH, write chunks and tsvectors, progress
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
@@ -241,9 +244,7 @@ def search_at_scale(rng: np.random.Generator, vocabulary: list[str], sizes: list
             print(f"  HNSW index {index_size}, table with TOAST {table_size}, shared_buffers {shared_buffers}")
         for query in asked[:20]:  # warm up: caches, plans, the index's pages
             search(workspace_id=member.workspace_id, query=query, top_k=10)
-        totals, database, dense_times, text_times, embeddings, logs = [], [], [], [], [], []
-        matched: list[float] = []  # share of the chunks the OR-ed query matches
-        ranked_shares: list[float] = []  # share of the chunks search ranked with ts_rank
+        totals, database, embeddings, logs = [], [], [], []
         for query in asked[20:]:
             log: list[tuple[str, Any, float]] = []
             spent: list[float] = []
@@ -252,31 +253,25 @@ def search_at_scale(rng: np.random.Generator, vocabulary: list[str], sizes: list
                 search(workspace_id=member.workspace_id, query=query, top_k=10)
                 totals.append(time.perf_counter() - start)
             embeddings.append(sum(spent))  # the query's embedding, inside this call
-            logs.append(log)
-        # Everything else after the timing: the shares and the exact replays of the recall read every chunk, and
-        # would evict the indexes from the buffers between two timed searches.
-        for query, log in zip(asked[20:], logs, strict=True):
             database.append(sum(seconds for _sql, _params, seconds in log))
-            dense_times.append(next(seconds for sql, _params, seconds in log if "<=>" in sql))
-            # the ranking of the bounded candidates, and of a wider bound when the first held too few
-            text = [(sql, params, seconds) for sql, params, seconds in log if "ts_rank" in sql]
-            text_times.append(sum(seconds for _sql, _params, seconds in text))
-            if text:
-                matched.append(_or_share(query))
-                ranked_shares.append(sum(_matches(sql, params) for sql, params, _seconds in text))
-        recalls = [_recall(log, RECALL_EF_SEARCHES) for log in logs]
-        others = [total - dense - text for total, dense, text in zip(database, dense_times, text_times, strict=True)]
+            logs.append(log)
+        # Everything else after the timing: the replays, the shares and the exact searches of the recall read many
+        # chunks, and would evict the indexes from the buffers between two timed searches.
+        parts = [_parts(log) for log in logs]
+        matched = [_or_share(query) for query in asked[20:]]  # share of the chunks the OR-ed query matches
+        recalls = [_recall(member.workspace_id, base, model, query, RECALL_EF_SEARCHES) for query in asked[20:]]
         without = [total - embedding for total, embedding in zip(totals, embeddings, strict=True)]
         print(f"  {queries} hybrid searches (rag.search.search, top 10), after 20 warm-up queries:")
         print(f"    whole call, query embedding included   {_percentiles(totals)}")
         print(f"    whole call minus the query's embedding {_percentiles(without)}")
-        print(f"    its SQL statements (all of them)        {_percentiles(database)}")
-        print(f"      dense statement (HNSW)                {_percentiles(dense_times)}")
-        print(f"      full-text statements (ts_rank)        {_percentiles(text_times)}")
-        print(f"      the others (scope, settings, hits)    {_percentiles(others)}")
+        print(f"    its two SQL statements                 {_percentiles(database)}")
         print(f"    its query embedding (embed)             {_percentiles(embeddings)}")
+        print("  the search statement replayed under EXPLAIN ANALYZE (its timing adds to each part):")
+        for name in ("planning", "dense", "full text", "fusion", "hits and snippets"):
+            print(f"    {name:36s}   {_percentiles([part[name] for part in parts])}")
         print(f"  the OR-ed full-text query matches {statistics.fmean(matched):.1%} of the chunks on average")
-        print(f"  search ranked {statistics.fmean(ranked_shares):.2%} of the chunks on average (ts_rank)")
+        ranked = statistics.fmean(part["ranked"] for part in parts) / loaded
+        print(f"  search ranked {ranked:.2%} of the chunks on average (ts_rank)")
         own = [recall[0] for recall in recalls]
         print(
             f"  dense recall@10 against exact search: {statistics.fmean(own):.3f} (min {min(own):.1f}, "
@@ -284,7 +279,7 @@ def search_at_scale(rng: np.random.Generator, vocabulary: list[str], sizes: list
         )
         for column, ef_search in enumerate(RECALL_EF_SEARCHES, start=1):
             replayed = [recall[column] for recall in recalls]
-            print(f"    replayed with hnsw.ef_search = {ef_search}: {statistics.fmean(replayed):.3f}")
+            print(f"    with hnsw.ef_search = {ef_search}: {statistics.fmean(replayed):.3f}")
     _show_plan(asked[-1], member.workspace_id)
 
 
@@ -377,33 +372,77 @@ def _load(
         cursor.execute("ANALYZE rag_document")  # what autovacuum does soon after a bulk load
 
 
-def _settings(log: list[tuple[str, Any, float]]) -> list[tuple[str, Any]]:
-    """The statements that set search's HNSW settings for its transaction (iterative scan, ef_search), to run its
-    dense statement again as it did."""
-    return [(sql, params) for sql, params, _seconds in log if "hnsw." in sql and "<=>" not in sql]
-
-
-def _recall(log: list[tuple[str, Any, float]], ef_searches: tuple[int, ...] = ()) -> list[float]:
-    """Overlap of the first 10 ids of the dense statement as search ran it with those of an exact run (no index);
-    then the same with each of `ef_searches` as hnsw.ef_search instead of search's own (how recall moves with it)."""
+def _explained(log: list[tuple[str, Any, float]], options: str) -> Any:
+    """EXPLAIN `options` of the search statement in `log`, after its settings (as search ran it)."""
     from django.db import connection, transaction
 
-    sql, params, _seconds = next(entry for entry in log if "<=>" in entry[0])
+    from rag.search import SETTINGS_SQL
 
-    def top(exact: bool, ef_search: int | None) -> set[int]:
-        with transaction.atomic(), connection.cursor() as cursor:
-            for setting, setting_params in _settings(log):
-                cursor.execute(setting, setting_params)
-            if ef_search is not None:
-                cursor.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
-            if exact:
-                cursor.execute("SET LOCAL enable_indexscan = off")
-            cursor.execute(sql, params)
-            # (id, distance): relaxed_order may return rows slightly out of order, and search sorts them
-            return {row[0] for row in sorted(cursor.fetchall(), key=lambda row: row[1])[:10]}
+    sql, params, _seconds = next(entry for entry in log if entry[0].startswith(SETTINGS_SQL))
+    settings = SETTINGS_SQL.count("%s")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(SETTINGS_SQL, params[:settings])
+        cursor.execute(f"EXPLAIN ({options}) " + sql[len(SETTINGS_SQL) + 2 :], params[settings:])
+        return cursor.fetchall()
 
-    truth = top(True, None)
-    return [len(top(False, ef_search) & truth) / max(1, len(truth)) for ef_search in (None, *ef_searches)]
+
+def _parts(log: list[tuple[str, Any, float]]) -> dict[str, float]:
+    """Where the search statement's time goes, replayed under EXPLAIN ANALYZE: planning, the dense and full-text
+    CTEs, the fusion (the `fused` CTE less the two lists it reads) and the rest (the hits, their snippets); seconds.
+    `ranked`: the chunks it ranked with ts_rank."""
+    plan = _explained(log, "ANALYZE, FORMAT JSON")[0][0][0]
+    ctes: dict[str, float] = {}
+    ranked = 0.0
+
+    def walk(node: dict[str, Any], bound: bool) -> None:
+        nonlocal ranked
+        name = node.get("Subplan Name", "")
+        if name.startswith("CTE "):
+            ctes[name[4:]] = node["Actual Total Time"] * node["Actual Loops"] / 1000
+        bound = bound or name.startswith("CTE ranked")
+        if bound and node.get("Alias") == "m":  # the matches of a bound, before its ranking
+            ranked += node["Actual Rows"] * node["Actual Loops"]
+        for child in node.get("Plans", []):
+            walk(child, bound)
+
+    walk(plan["Plan"], False)
+    dense, text = ctes.get("dense", 0.0), ctes.get("lexical", 0.0)
+    return {
+        "planning": plan["Planning Time"] / 1000,
+        "dense": dense,
+        "full text": text,
+        "fusion": ctes["fused"] - dense - text,
+        "hits and snippets": plan["Execution Time"] / 1000 - ctes["fused"],
+        "ranked": ranked,
+    }
+
+
+def _recall(workspace_id: Any, base: Any, model: Any, query: str, ef_searches: tuple[int, ...] = ()) -> list[float]:
+    """Overlap of the first 10 chunks of search's dense list (`mode="dense"`, as its hybrid search ranks them) with
+    those of an exact search (no index); then the same with each of `ef_searches` as search's hnsw.ef_search."""
+    from django.db import connection, transaction
+    from pgvector import Vector
+
+    from rag import search as search_module
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute(
+            "SELECT id FROM rag_chunk WHERE knowledge_base_id = %s AND model = %s "
+            "ORDER BY embedding <=> %s::vector LIMIT 10",
+            [base.pk, model.model, Vector(model.embed([query])[0]).to_text()],
+        )
+        truth = {row[0] for row in cursor.fetchall()}
+    own = search_module.EF_SEARCH
+    overlaps = []
+    try:
+        for ef_search in (own, *ef_searches):
+            search_module.EF_SEARCH = ef_search
+            hits = search_module.search(workspace_id=workspace_id, query=query, top_k=10, mode="dense")
+            overlaps.append(len({hit.chunk_id for hit in hits} & truth) / max(1, len(truth)))
+    finally:
+        search_module.EF_SEARCH = own
+    return overlaps
 
 
 def _or_share(query: str) -> float:
@@ -421,36 +460,16 @@ def _or_share(query: str) -> float:
         return cursor.fetchone()[0]
 
 
-def _matches(sql: str, params: Any) -> float:
-    """The share of the chunks a full-text statement ranked (its matches, before its LIMIT)."""
-    from django.db import connection
-
-    matching = sql.rsplit(" ORDER BY ", 1)[0]  # its parameters come first: the ranking's follow
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM ({matching}) matched", params[: matching.count("%s")])  # noqa: S608
-        found = cursor.fetchone()[0]
-        cursor.execute("SELECT count(*) FROM rag_chunk")
-        return found / cursor.fetchone()[0]
-
-
 def _show_plan(query: str, workspace_id: Any) -> None:
-    """The plan of the dense and full-text statements at the last size, so a reader sees the HNSW index is used."""
-    from django.db import connection, transaction
-
+    """The plan of the search statement at the last size, so a reader sees the HNSW and GIN indexes are used."""
     from rag.search import search
 
     log: list[tuple[str, Any, float]] = []
     with _statements(log):
         search(workspace_id=workspace_id, query=query, top_k=10)
-    for sql, params, _seconds in log:
-        if "<=>" in sql or "ts_rank" in sql:
-            with transaction.atomic(), connection.cursor() as cursor:
-                for setting, setting_params in _settings(log):
-                    cursor.execute(setting, setting_params)
-                cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)
-                plan = [row[0] for row in cursor.fetchall()]
-            print(f"\nplan of the {'dense' if '<=>' in sql else 'full-text'} statement:")
-            print("\n".join(f"  {line}" for line in plan))
+    print("\nplan of the search statement (vectors shortened):")
+    for (line,) in _explained(log, "ANALYZE, COSTS OFF"):
+        print(f"  {re.sub(r"'\[[^']{60,}\]'", "'[…]'", line)}")
 
 
 if __name__ == "__main__":

@@ -6,14 +6,16 @@ rank (k = 60), always filtered to the knowledge bases the caller may read.
 - Full text: an OR of the query's words (`plainto_tsquery` and `websearch_to_tsquery` AND every term and miss most
   natural-language questions), ranked by `ts_rank(…, 1)` (length-normalised). Ranking reads each ranked chunk's
   tsvector, and an OR of a question's words can match most of a big knowledge base, so the ranked chunks are bounded
-  (see `_lexical`): those with two of the query's informative words when there are enough of them, else wider sets.
+  (see `_Statement.lexical`): those with two of the query's informative words when there are enough of them, else
+  wider sets.
 - Each list contributes 1 / (60 + rank) to a chunk's score; the best `top_k` are returned with a snippet that marks
   the matched words.
 
-A search is five statements on one connection: the readable knowledge bases with the active model and the query's
-lexemes, the HNSW settings, the dense candidates, the full-text candidates (one more when a bound falls back) and the
-hits with their snippets. It is raw SQL because it is the hot path of every `search_knowledge` call: building the
-same statements with the ORM cost more than running them.
+A search is two statements on one connection: the readable knowledge bases with the active model and the query's
+lexemes, then (after the query's embedding) the rankings, their fusion and the hits with their snippets in one
+statement (`_Statement`), preceded in the same query string by the HNSW settings. It is raw SQL because it is the
+hot path of every `search_knowledge` call: building the same statements with the ORM cost more than running them.
+Only constants and SQL built here are interpolated into it (the `noqa: S608`s); every value is a parameter.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Q, QuerySet
 from pgvector import Vector
 
@@ -166,45 +168,145 @@ def search(
             [*bases_params, " ".join(_WORD.findall(query))[:2000]],
         )
         base_ids, active_model, lexemes = cursor.fetchone()
-    if not base_ids:
+    if not base_ids or (mode == "text" and not lexemes):
         return []
-    scope = _Scope(base_ids=base_ids, document_id=document_id, tags=tuple(tags or ()))
+    statement = _Statement(_Scope(base_ids=base_ids, document_id=document_id, tags=tuple(tags or ())))
     if mode != "text":
         usage_consume(workspace_id=workspace_id, metric=Metric.AI_OPERATIONS)
         # the model every chunk's vector is of (a re-embedding may be under way)
         query_model = embedder_for(active_model or active_embedding().model)
-        vector = query_model.embed([query])[0]
-    dense: list[int] = []
-    lexical: list[int] = []
-    with transaction.atomic(), connection.cursor() as cursor:
-        if mode != "text":
-            dense = _dense(cursor, scope, query_model.model, vector)
-        if lexemes and mode != "dense":
-            lexical = _lexical(cursor, scope, lexemes)
-    scores: dict[int, float] = {}
-    for ranking in (dense, lexical):
-        for rank, chunk_id in enumerate(ranking, start=1):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
-    best = sorted(scores, key=lambda chunk_id: -scores[chunk_id])[:top_k]
-    return _hits(best, scores, _any_of(lexemes))
+        statement.dense(query_model.model, query_model.embed([query])[0])
+    if lexemes and mode != "dense":
+        statement.lexical(lexemes)
+    sql, params = statement.sql(top_k=top_k, tsquery=_any_of(lexemes))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        cursor.nextset()  # past the settings' row
+        rows = cursor.fetchall()
+    return [
+        Hit(
+            chunk_id=chunk_id,
+            document_id=document_id,
+            document=title or name,
+            knowledge_base=base,
+            heading_path=heading_path,
+            snippet=snippet,
+            score=round(score, 6),
+            start=start,
+            end=end,
+        )
+        for chunk_id, document_id, name, title, base, heading_path, start, end, snippet, score in rows
+    ]
 
 
-def _dense(cursor: Any, scope: _Scope, model: str, vector: Any) -> list[int]:
-    """The `CANDIDATES` nearest chunks by cosine distance, nearest first (in the caller's transaction: the HNSW
-    settings are local to it)."""
-    cursor.execute(
-        "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', %s, true)",
-        [str(EF_SEARCH)],
-    )
-    chunks, params = scope.sql()
-    # model: a switch-over committed since the query was embedded leaves the dense list empty, not wrong
-    cursor.execute(
-        f"SELECT c.id, c.embedding <=> %s::vector AS distance FROM {chunks} AND c.model = %s "  # noqa: S608
-        "ORDER BY distance LIMIT %s",
-        [Vector(vector).to_text(), *params, model, CANDIDATES],
-    )
-    # relaxed_order may hand rows over slightly out of distance order: sort the candidates exactly
-    return [chunk_id for chunk_id, _distance in sorted(cursor.fetchall(), key=lambda row: row[1])]
+# Set for the statement that follows them in the same query string (one implicit transaction): the HNSW walk's
+# candidate list, and an iterative scan so that a filtered walk goes on until it has found its LIMIT.
+SETTINGS_SQL = "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', %s, true)"
+
+
+class _Statement:
+    """The search as one statement after SETTINGS_SQL: each ranking a CTE of (chunk id, rank), fused by reciprocal
+    rank, the best `top_k` read with their documents and snippets.
+
+    One statement, not one per step: on a loaded machine every statement's round trip, parse and plan, and the
+    wake-ups of both processes, cost about as much as the work of the smaller steps. The CTEs are MATERIALIZED, so
+    each is planned on its own (as the statements were) and run once."""
+
+    def __init__(self, scope: _Scope) -> None:
+        self.scope = scope
+        self.ctes: list[str] = []
+        self.params: list[Any] = []
+        self.rankings: list[str] = []
+
+    def dense(self, model: str, vector: Any) -> None:
+        """The CANDIDATES nearest chunks by cosine distance. relaxed_order may hand rows over slightly out of
+        distance order: they are ranked by their exact distance. `model`: a switch-over committed since the query
+        was embedded leaves the list empty, not wrong."""
+        chunks, params = self.scope.sql()
+        self.ctes.append(
+            "dense AS MATERIALIZED (SELECT id, row_number() OVER (ORDER BY distance, id) AS rank FROM ("  # noqa: S608
+            f"SELECT c.id, c.embedding <=> %s::vector AS distance FROM {chunks} AND c.model = %s "
+            "ORDER BY distance LIMIT %s) nearest)"
+        )
+        self.params += [Vector(vector).to_text(), *params, model, CANDIDATES]
+        self.rankings.append("SELECT id, rank, 0 AS list FROM dense")
+
+    def lexical(self, lexemes: list[str]) -> None:
+        """The best CANDIDATES chunks by `ts_rank(…, 1)` against the OR of the query's lexemes.
+
+        The GIN index finds the matches unordered, and ranking reads each match's tsvector; an OR of a question's
+        words can match a large share of a big knowledge base. `ts_rank` has no notion of how rare a word is: each
+        matched word adds about as much as any other, so the best-ranked chunks are those holding the most distinct
+        query words. The ranked set is therefore bounded, widest last, and the first that holds CANDIDATES chunks is
+        ranked:
+
+        1. the chunks with at least two of the query's *informative* lexemes, the ones not `common_lexemes`. A common
+           word adds to a chunk's rank but finds no candidates: it would match thousands of chunks, and walking its
+           posting list would be most of the GIN index's work (BM25 would give it a fraction of a rare word's
+           weight);
+        2. the chunks with any informative lexeme;
+        3. the chunks with any of the lexemes, at most RANK_LIMIT of them (a query of common words only).
+
+        Each set holds the one before, so a fallback loses nothing; a small knowledge base or rare words reach the
+        third set with few matches, and every match is ranked there, as it would be unbounded. Each bound is a CTE
+        `rankedN` of its best CANDIDATES; `level` counts them in order (a CASE stops at the first that is full), and
+        the rankings of the bounds it did not pick are never run (their branches are behind one-time filters)."""
+        common = common_lexemes(lexemes)
+        informative = [lexeme for lexeme in lexemes if lexeme not in common]
+        ranking = _any_of(lexemes)
+        bounds = []
+        if 2 <= len(informative) <= MAX_PAIRED_LEXEMES:
+            bounds.append(_at_least_two(informative))
+        if informative and len(informative) < len(lexemes):
+            bounds.append(_any_of(informative))
+        bounds.append(ranking)
+        chunks, params = self.scope.sql()
+        for number, bound in enumerate(bounds):
+            self.ctes.append(
+                f"ranked{number} AS MATERIALIZED (SELECT m.id, ts_rank(m.search_vector, %s::tsquery, 1) AS score "  # noqa: S608
+                f"FROM (SELECT c.id, c.search_vector FROM {chunks} AND c.search_vector @@ %s::tsquery LIMIT %s) m "
+                "ORDER BY score DESC, m.id LIMIT %s)"
+            )
+            self.params += [ranking, *params, bound, RANK_LIMIT, CANDIDATES]
+        if len(bounds) == 1:
+            picked = "SELECT id, score FROM ranked0"
+        else:
+            full = " ".join(
+                f"WHEN (SELECT count(*) FROM ranked{number}) = %s THEN {number}"  # noqa: S608
+                for number in range(len(bounds) - 1)
+            )
+            self.ctes.append(f"level AS MATERIALIZED (SELECT CASE {full} ELSE {len(bounds) - 1} END AS number)")
+            self.params += [CANDIDATES] * (len(bounds) - 1)
+            picked = " UNION ALL ".join(
+                f"SELECT id, score FROM ranked{number} WHERE (SELECT number FROM level) = {number}"  # noqa: S608
+                for number in range(len(bounds))
+            )
+        self.ctes.append(
+            "lexical AS MATERIALIZED (SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank "  # noqa: S608
+            f"FROM ({picked}) picked)"
+        )
+        self.rankings.append("SELECT id, rank, 1 AS list FROM lexical")
+
+    def sql(self, *, top_k: int, tsquery: str) -> tuple[str, list[Any]]:
+        """SETTINGS_SQL and the statement, with their parameters. Equal scores keep the dense list's order, then
+        the full-text list's."""
+        fused = (
+            f"fused AS MATERIALIZED (SELECT id, sum(1.0::float8 / ({RRF_K} + rank)) AS score, "  # noqa: S608
+            "min(rank) FILTER (WHERE list = 0) AS dense_rank, min(rank) FILTER (WHERE list = 1) AS text_rank "
+            f"FROM ({' UNION ALL '.join(self.rankings)}) lists GROUP BY id "
+            "ORDER BY score DESC, dense_rank NULLS LAST, text_rank LIMIT %s)"
+        )
+        sql = (
+            f"{SETTINGS_SQL}; WITH {', '.join([*self.ctes, fused])} "  # noqa: S608
+            "SELECT c.id, c.document_id, d.name, d.title, k.name, c.heading_path, c.start, c.end, "
+            "CASE WHEN %s = '' THEN left(c.text, 300) ELSE ts_headline('english', c.text, %s::tsquery, "
+            "'StartSel=**, StopSel=**, MaxWords=40, MinWords=15, MaxFragments=2, FragmentDelimiter=\" … \"') END, "
+            "f.score FROM fused f JOIN rag_chunk c ON c.id = f.id JOIN rag_document d ON d.id = c.document_id "
+            "JOIN rag_knowledgebase k ON k.id = c.knowledge_base_id "
+            "WHERE d.status = %s ORDER BY f.score DESC, f.dense_rank NULLS LAST, f.text_rank"
+        )
+        params = [str(EF_SEARCH), *self.params, top_k, tsquery, tsquery or "x", DocumentStatus.READY.value]
+        return sql, params
 
 
 def _tsquery_literal(lexeme: str) -> str:
@@ -272,78 +374,3 @@ def _statistics_stale() -> bool:
 def common_lexemes_forget() -> None:
     """Read the statistics again on the next search (after an ANALYZE that should count at once)."""
     _statistics["read_at"] = None
-
-
-def _lexical(cursor: Any, scope: _Scope, lexemes: list[str]) -> list[int]:
-    """The best `CANDIDATES` chunks by `ts_rank(…, 1)` against the OR of the query's lexemes.
-
-    The GIN index finds the matches unordered, and ranking reads each match's tsvector; an OR of a question's words
-    can match a large share of a big knowledge base. `ts_rank` has no notion of how rare a word is: each matched word
-    adds about as much as any other, so the best-ranked chunks are those holding the most distinct query words. The
-    ranked set is therefore bounded, widest last, and the first that holds `CANDIDATES` chunks is ranked:
-
-    1. the chunks with at least two of the query's *informative* lexemes, the ones not `common_lexemes`. A common
-       word adds to a chunk's rank but finds no candidates: it would match thousands of chunks, and walking its
-       posting list would be most of the GIN index's work (BM25 would give it a fraction of a rare word's weight);
-    2. the chunks with any informative lexeme;
-    3. the chunks with any of the lexemes, at most RANK_LIMIT of them (a query of common words only).
-
-    Each set holds the one before, so a fallback loses nothing; a small knowledge base or rare words reach the third
-    set with few matches, and every match is ranked there, as it would be unbounded.
-    """
-    common = common_lexemes(lexemes)
-    informative = [lexeme for lexeme in lexemes if lexeme not in common]
-    ranking = _any_of(lexemes)
-    bounds = []
-    if 2 <= len(informative) <= MAX_PAIRED_LEXEMES:
-        bounds.append(_at_least_two(informative))
-    if informative and len(informative) < len(lexemes):
-        bounds.append(_any_of(informative))
-    bounds.append(ranking)
-    chunks, params = scope.sql()
-    found: list[int] = []
-    for bound in bounds:
-        cursor.execute(
-            f"SELECT m.id FROM (SELECT c.id, c.search_vector FROM {chunks} "  # noqa: S608
-            "AND c.search_vector @@ %s::tsquery LIMIT %s) m "
-            "ORDER BY ts_rank(m.search_vector, %s::tsquery, 1) DESC, m.id LIMIT %s",
-            [*params, bound, RANK_LIMIT, ranking, CANDIDATES],
-        )
-        found = [row[0] for row in cursor.fetchall()]
-        if len(found) == CANDIDATES:
-            break
-    return found
-
-
-def _hits(ids: list[int], scores: dict[int, float], tsquery: str) -> list[Hit]:
-    if not ids:
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT c.id, c.document_id, d.name, d.title, k.name, c.heading_path, c.start, c.end, "
-            "CASE WHEN %s = '' THEN left(c.text, 300) ELSE ts_headline('english', c.text, %s::tsquery, "
-            "'StartSel=**, StopSel=**, MaxWords=40, MinWords=15, MaxFragments=2, FragmentDelimiter=\" … \"') END "
-            # from the few chunk ids outwards, whatever the statistics say of the documents
-            "FROM unnest(%s::bigint[]) AS hit(id) JOIN rag_chunk c ON c.id = hit.id "
-            "JOIN rag_document d ON d.id = c.document_id JOIN rag_knowledgebase k ON k.id = c.knowledge_base_id "
-            "WHERE d.status = %s",
-            [tsquery, tsquery or "x", ids, DocumentStatus.READY.value],
-        )
-        rows = {row[0]: row for row in cursor.fetchall()}
-    hits = []
-    for chunk_id in [chunk_id for chunk_id in ids if chunk_id in rows]:  # (a document deleted meanwhile)
-        _id, document_id, name, title, base, heading_path, start, end, snippet = rows[chunk_id]
-        hits.append(
-            Hit(
-                chunk_id=chunk_id,
-                document_id=document_id,
-                document=title or name,
-                knowledge_base=base,
-                heading_path=heading_path,
-                snippet=snippet,
-                score=round(scores[chunk_id], 6),
-                start=start,
-                end=end,
-            )
-        )
-    return hits

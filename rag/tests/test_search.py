@@ -1,11 +1,13 @@
 """Hybrid search and the knowledge tools: the right passage first, nothing from another workspace or outside the
 key's scope, and the tools reached by an MCP client with the official SDK."""
 
+import json
 from uuid import UUID
 
 import anyio
+import numpy as np
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -17,8 +19,9 @@ from billing.models import Metric, Plan
 from billing.quotas import quota_usage
 from billing.tests.factories import workspace_on_plan
 from rag import search as search_module
-from rag.models import Document, KnowledgeBase
-from rag.search import _any_of, _at_least_two, common_lexemes, common_lexemes_forget, or_query, search
+from rag.embedding import embedder_for
+from rag.models import Chunk, Document, KnowledgeBase
+from rag.search import SETTINGS_SQL, _any_of, _at_least_two, common_lexemes, common_lexemes_forget, or_query, search
 from rag.services import document_ingest, document_upload, knowledge_base_create
 from tests.mcp.conftest import http_client
 from tools.executors import tool_call
@@ -99,16 +102,45 @@ def test_full_text_finds_candidates_with_informative_words_and_widens_when_they_
 
     with CaptureQueriesContext(connection) as queries:
         found = texts("ledger reconciliation quarterly")
-    # three chunks hold both rare words: one ranking, of those three alone
+    # three chunks hold both rare words: one ranking, of those three alone; the wider bound's never runs
     assert sorted(found) == ["ledger-0.txt", "ledger-1.txt", "ledger-2.txt"]
-    assert sum("ts_rank" in query["sql"] for query in queries) == 1
+    ran = _ctes_run(queries)
+    assert ran == {"ranked0": 1, "ranked1": 0, "ranked2": 0, "level": 1, "lexical": 1, "fused": 1}
     # one chunk holds the rare word: the list is filled from the chunks with the common one
-    found = texts("ledger audit")
+    with CaptureQueriesContext(connection) as queries:
+        found = texts("ledger audit")
+    assert _ctes_run(queries) == {"ranked0": 1, "ranked1": 1, "level": 1, "lexical": 1, "fused": 1}
     assert found[0] == "ledger-0.txt"
     assert len(found) == 3
     assert len(texts("ledger")) == 3  # common words alone still find passages
     assert texts("quarterly audit")[0] == "ledger-0.txt"
     common_lexemes_forget()
+
+
+def _explained(queries: CaptureQueriesContext, options: str) -> str:
+    """EXPLAIN `options` of the search statement among `queries` (as logged, with its values), after its settings,
+    as search sends them; the plan's text, or its JSON."""
+    sql = next(query["sql"] for query in queries if query["sql"].startswith(SETTINGS_SQL.split("%s")[0]))
+    settings, statement = sql.split("; ", 1)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(settings)
+        cursor.execute(f"EXPLAIN ({options}) {statement}")
+        rows = cursor.fetchall()
+    return "\n".join(row[0] if isinstance(row[0], str) else json.dumps(row[0]) for row in rows)
+
+
+def _ctes_run(queries: CaptureQueriesContext) -> dict[str, int]:
+    """How many times each CTE of the search statement among `queries` ran (replayed under EXPLAIN ANALYZE)."""
+    runs: dict[str, int] = {}
+
+    def walk(node: dict) -> None:
+        if node.get("Subplan Name", "").startswith("CTE "):
+            runs[node["Subplan Name"][4:]] = node["Actual Loops"]
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(json.loads(_explained(queries, "ANALYZE, FORMAT JSON"))[0]["Plan"])
+    return runs
 
 
 def test_the_right_passage_comes_first_and_names_its_section():
@@ -149,6 +181,49 @@ def test_search_never_crosses_workspaces_or_the_keys_scope():
         api_key=scoped,
     )
     assert refused.is_error
+
+
+def test_a_filtered_hnsw_walk_goes_on_until_it_finds_the_callers_chunks():
+    """Another workspace's 600 chunks lie nearer the query than any of this one's: the HNSW index's first candidates
+    (hnsw.ef_search of them) are all filtered out, and the iterative scan that search's settings turn on walks on
+    to this workspace's chunk. Without those settings in effect the dense list would be empty."""
+    crowd = MembershipFactory.create(workspace=workspace_on_plan(api_calls=None, ai_operations=None), role=Role.ADMIN)
+    passwords = _ingested(crowd, knowledge_base_create(actor=crowd, name="support"), "passwords.md", PASSWORDS)
+    near = Chunk.objects.get(document=passwords)
+    query = "reset a forgotten password"
+    centre = np.asarray(embedder_for(near.model).embed([query])[0])
+    noise = np.random.default_rng(7).normal(scale=0.02, size=(600, centre.size))
+    Chunk.objects.bulk_create(
+        Chunk(
+            workspace_id=near.workspace_id,
+            knowledge_base_id=near.knowledge_base_id,
+            document=passwords,
+            position=position,
+            text=near.text,
+            start=near.start,
+            end=near.end,
+            token_count=near.token_count,
+            model=near.model,
+            embedding=(centre + offset) / np.linalg.norm(centre + offset),
+            search_vector="",
+        )
+        for position, offset in enumerate(noise, start=1)
+    )
+    member = MembershipFactory.create(workspace=workspace_on_plan(api_calls=None, ai_operations=None), role=Role.ADMIN)
+    _ingested(member, knowledge_base_create(actor=member, name="docs"), "aero.md", AERO)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE rag_chunk")
+        # the HNSW walk, as at scale, not the exact search of a small tenant's few chunks the planner prefers here
+        cursor.execute("SET enable_seqscan = off; SET enable_sort = off")
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            hits = search(workspace_id=member.workspace_id, query=query, mode="dense", top_k=5)
+        plan = _explained(queries, "COSTS OFF")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET enable_seqscan; RESET enable_sort")
+    assert "Index Scan using rag_chunk_embedding_hnsw" in plan
+    assert [hit.document for hit in hits] == ["Aerodynamics"]
 
 
 def test_read_and_related_documents():
