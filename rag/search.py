@@ -20,6 +20,7 @@ Only constants and SQL built here are interpolated into it (the `noqa: S608`s); 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -28,9 +29,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
+import numpy as np
 from django.db import connection
 from django.db.models import Q, QuerySet
-from pgvector import Vector
 
 from billing.models import Metric
 from billing.quotas import quota_policy, usage_consume
@@ -93,14 +94,34 @@ class Hit:
 def readable_knowledge_bases(*, workspace_id: UUID, api_key: Any = None) -> QuerySet[KnowledgeBase]:
     """The workspace's own knowledge bases and the global ones published to its plan, narrowed by the key's scope.
     The plan is the quota policy's (cached for a few seconds, like the quotas it sets)."""
-    tier = quota_policy(workspace_id=workspace_id).tier
+    return _readable(workspace_id, quota_policy(workspace_id=workspace_id).tier, _key_scope(api_key))
+
+
+def _readable(workspace_id: UUID, tier: str, scope: tuple[str, ...]) -> QuerySet[KnowledgeBase]:
     readable = KnowledgeBase.objects.filter(
         Q(workspace_id=workspace_id) | Q(workspace__isnull=True, plan_tiers__contains=[tier])
     )
-    scope = tuple(getattr(api_key, "knowledge_bases", ()) or ())
     if scope:
         readable = readable.filter(name__in=scope)
     return readable
+
+
+def _key_scope(api_key: Any) -> tuple[str, ...]:
+    return tuple(getattr(api_key, "knowledge_bases", ()) or ())
+
+
+@functools.lru_cache(maxsize=4096)
+def _readable_ids_sql(
+    workspace_id: UUID, tier: str, scope: tuple[str, ...], knowledge_base: str | None
+) -> tuple[str, tuple[Any, ...]]:
+    """The SQL (and its parameters) of `readable_knowledge_bases`' ids, narrowed to `knowledge_base` if given. A
+    function of its arguments alone, so compiled once for each: building and compiling the queryset on every search
+    cost about as much as running it."""
+    bases = _readable(workspace_id, tier, scope)
+    if knowledge_base:
+        bases = bases.filter(name=knowledge_base)
+    sql, params = bases.values("pk").query.sql_with_params()
+    return sql, tuple(params)
 
 
 def or_query(text: str) -> str:
@@ -157,10 +178,12 @@ def search(
     query = query.strip()
     if not query:
         return []
-    bases = readable_knowledge_bases(workspace_id=workspace_id, api_key=api_key)
-    if knowledge_base:
-        bases = bases.filter(name=knowledge_base.lower())
-    bases_sql, bases_params = bases.values("pk").query.sql_with_params()
+    bases_sql, bases_params = _readable_ids_sql(
+        workspace_id,
+        quota_policy(workspace_id=workspace_id).tier,
+        _key_scope(api_key),
+        knowledge_base.lower() if knowledge_base else None,
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT ARRAY({bases_sql}), (SELECT model FROM rag_activeembedding WHERE id = 1), "  # noqa: S608 - ORM SQL
@@ -228,7 +251,7 @@ class _Statement:
             f"SELECT c.id, c.embedding <=> %s::vector AS distance FROM {chunks} AND c.model = %s "
             "ORDER BY distance LIMIT %s) nearest)"
         )
-        self.params += [Vector(vector).to_text(), *params, model, CANDIDATES]
+        self.params += [_vector_literal(vector), *params, model, CANDIDATES]
         self.rankings.append("SELECT id, rank, 0 AS list FROM dense")
 
     def lexical(self, lexemes: list[str]) -> None:
@@ -307,6 +330,12 @@ class _Statement:
         )
         params = [str(EF_SEARCH), *self.params, top_k, tsquery, tsquery or "x", DocumentStatus.READY.value]
         return sql, params
+
+
+def _vector_literal(vector: Any) -> str:
+    """The vector in pgvector's text form, with nine significant digits: a float32 reads back exactly, and the text
+    is shorter and quicker to write than `pgvector.Vector.to_text`'s (a float64's seventeen)."""
+    return "[" + ",".join(map("{:.9g}".format, np.asarray(vector, dtype=np.float32).tolist())) + "]"
 
 
 def _tsquery_literal(lexeme: str) -> str:
