@@ -270,8 +270,8 @@ def search_at_scale(rng: np.random.Generator, vocabulary: list[str], sizes: list
         for name in ("planning", "dense", "full text", "fusion", "hits and snippets"):
             print(f"    {name:36s}   {_percentiles([part[name] for part in parts])}")
         print(f"  the OR-ed full-text query matches {statistics.fmean(matched):.1%} of the chunks on average")
-        ranked = statistics.fmean(part["ranked"] for part in parts) / loaded
-        print(f"  search ranked {ranked:.2%} of the chunks on average (ts_rank)")
+        ranked_share = statistics.fmean(part["ranked"] for part in parts) / loaded
+        print(f"  search ranked {ranked_share:.2%} of the chunks on average (ts_rank)")
         own = [recall[0] for recall in recalls]
         print(
             f"  dense recall@10 against exact search: {statistics.fmean(own):.3f} (min {min(own):.1f}, "
