@@ -223,7 +223,8 @@ def search(
 
 
 # Set for the statement that follows them in the same query string (one implicit transaction): the HNSW walk's
-# candidate list, and an iterative scan so that a filtered walk goes on until it has found its LIMIT.
+# candidate list, and an iterative scan so that a filtered walk goes on until it has found its LIMIT. Two statements
+# in one string need client-side binding, Django's default with psycopg 3 (`server_side_binding` would refuse them).
 SETTINGS_SQL = "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', %s, true)"
 
 
