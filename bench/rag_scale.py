@@ -205,7 +205,7 @@ def search_at_scale(rng: np.random.Generator, vocabulary: list[str], sizes: list
     from accounts.models import Membership
     from rag.embedding import embedder
     from rag.models import KnowledgeBase
-    from rag.search import search
+    from rag.search import common_lexemes_forget, search
 
     base = KnowledgeBase.objects.filter(workspace__name="bench-rag-scale", name="scale").first()
     if base is None:
@@ -235,6 +235,8 @@ def search_at_scale(rng: np.random.Generator, vocabulary: list[str], sizes: list
         if size > loaded:
             _load(rng, member, base, model.model, ranked, topic_words, centres, loaded, size)
             loaded = size
+            # the statistics of the loaded size (search reads them every few minutes: a run is quicker)
+            common_lexemes_forget()
         print(f"\n{size:,} chunks: loaded and indexed in {time.perf_counter() - started:.0f} s")
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_size_pretty(pg_relation_size(%s::regclass))", [INDEXES[0]])
