@@ -260,7 +260,7 @@ def search_at_scale(rng: np.random.Generator, vocabulary: list[str], sizes: list
         # Everything else after the timing: the replays, the shares and the exact searches of the recall read many
         # chunks, and would evict the indexes from the buffers between two timed searches.
         parts = [_parts(log) for log in logs]
-        matched = [_or_share(query) for query in asked[20:]]  # share of the chunks the OR-ed query matches
+        matched = [_or_share(query, base) for query in asked[20:]]  # share of the chunks the OR-ed query matches
         recalls = [_recall(member.workspace_id, base, model, query, RECALL_EF_SEARCHES) for query in asked[20:]]
         without = [total - embedding for total, embedding in zip(totals, embeddings, strict=True)]
         print(f"  {queries} hybrid searches (rag.search.search, top 10), after 20 warm-up queries:")
@@ -420,8 +420,9 @@ def _parts(log: list[tuple[str, Any, float]]) -> dict[str, float]:
 
 
 def _recall(workspace_id: Any, base: Any, model: Any, query: str, ef_searches: tuple[int, ...] = ()) -> list[float]:
-    """Overlap of the first 10 chunks of search's dense list (`mode="dense"`, as its hybrid search ranks them) with
-    those of an exact search (no index); then the same with each of `ef_searches` as search's hnsw.ef_search."""
+    """Overlap of the first 10 chunks of search's dense list (`mode="dense"`, as its hybrid search ranks them) in the
+    knowledge base with those of an exact search of it (no index); then the same with each of `ef_searches` as
+    search's hnsw.ef_search."""
     from django.db import connection, transaction
     from pgvector import Vector
 
@@ -440,15 +441,18 @@ def _recall(workspace_id: Any, base: Any, model: Any, query: str, ef_searches: t
     try:
         for ef_search in (own, *ef_searches):
             search_module.EF_SEARCH = ef_search
-            hits = search_module.search(workspace_id=workspace_id, query=query, top_k=10, mode="dense")
+            hits = search_module.search(
+                workspace_id=workspace_id, query=query, knowledge_base=base.name, top_k=10, mode="dense"
+            )
             overlaps.append(len({hit.chunk_id for hit in hits} & truth) / max(1, len(truth)))
     finally:
         search_module.EF_SEARCH = own
     return overlaps
 
 
-def _or_share(query: str) -> float:
-    """The share of the chunks that hold any of the query's words (what an unbounded ranking would read)."""
+def _or_share(query: str, base: Any) -> float:
+    """The share of the knowledge base's chunks that hold any of the query's words (what an unbounded ranking would
+    read)."""
     from django.db import connection
 
     from rag.search import or_query
@@ -456,8 +460,8 @@ def _or_share(query: str) -> float:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FILTER (WHERE search_vector @@ to_tsquery('english', %s))::float / count(*) "
-            "FROM rag_chunk",
-            [or_query(query)],
+            "FROM rag_chunk WHERE knowledge_base_id = %s",
+            [or_query(query), base.pk],
         )
         return cursor.fetchone()[0]
 

@@ -34,7 +34,11 @@ def _document_of(context: ToolContext, uri: str) -> Document | None:
         "type": "object",
         "properties": {
             "query": {"type": "string", "minLength": 1, "maxLength": 2000},
-            "knowledge_base": {"type": "string", "description": "Search only this knowledge base (its name)."},
+            "knowledge_base": {
+                "type": "string",
+                "maxLength": 60,
+                "description": "Search only this knowledge base (its name).",
+            },
             "top_k": {"type": "integer", "minimum": 1, "maximum": 20, "default": 5},
         },
         "required": ["query"],
@@ -66,7 +70,7 @@ def search_knowledge(context: ToolContext, arguments: dict[str, Any]) -> ToolRes
     description="The documents in the knowledge bases this key can read (or in one of them), with their kb:// URIs.",
     input_schema={
         "type": "object",
-        "properties": {"knowledge_base": {"type": "string"}},
+        "properties": {"knowledge_base": {"type": "string", "maxLength": 60}},
         "additionalProperties": False,
     },
 )

@@ -4,6 +4,7 @@ Every row carries its workspace (chunks too, so search filters on one indexed co
 workspace is global: staff publish it, and the plans it lists can read it.
 """
 
+import re
 import uuid
 
 from django.contrib.postgres.indexes import GinIndex
@@ -15,6 +16,8 @@ from pgvector.django import HnswIndex, VectorField
 from core.models import TimeStampedModel
 
 EMBEDDING_DIMENSIONS = 384  # all-MiniLM-L6-v2; an HTTP provider is asked for vectors of this size
+# A knowledge base's name (in kb:// URIs and the MCP tools' arguments): lowercase letters, digits and hyphens.
+KNOWLEDGE_BASE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}\Z")
 
 
 class KnowledgeBase(TimeStampedModel):

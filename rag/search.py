@@ -37,7 +37,7 @@ from billing.models import Metric
 from billing.quotas import quota_policy, usage_consume
 from monitoring.metrics import RAG_SEARCH_DURATION
 from rag.embedding import embedder_for
-from rag.models import DocumentStatus, KnowledgeBase
+from rag.models import KNOWLEDGE_BASE_NAME, DocumentStatus, KnowledgeBase
 from rag.reembedding import active_embedding
 
 RRF_K = 60
@@ -176,13 +176,14 @@ def search(
     alone (dense: no full text; text: no embedding, so nothing is counted), for the retrieval benchmark."""
     top_k = max(1, min(int(top_k), MAX_TOP_K))
     query = query.strip()
-    if not query:
-        return []
+    knowledge_base = knowledge_base.lower() if knowledge_base else None
+    if not query or (knowledge_base is not None and not KNOWLEDGE_BASE_NAME.match(knowledge_base)):
+        return []  # (no knowledge base has such a name: nor does it reach the cache of readable-bases SQL)
     bases_sql, bases_params = _readable_ids_sql(
         workspace_id,
         quota_policy(workspace_id=workspace_id).tier,
         _key_scope(api_key),
-        knowledge_base.lower() if knowledge_base else None,
+        knowledge_base,
     )
     with connection.cursor() as cursor:
         cursor.execute(
@@ -204,7 +205,8 @@ def search(
     sql, params = statement.sql(top_k=top_k, tsquery=_any_of(lexemes))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        cursor.nextset()  # past the settings' row
+        if not cursor.nextset():  # past the settings' row
+            raise RuntimeError("The search statement returned no rows of its own after its settings.")
         rows = cursor.fetchall()
     return [
         Hit(
@@ -234,7 +236,9 @@ class _Statement:
 
     One statement, not one per step: on a loaded machine every statement's round trip, parse and plan, and the
     wake-ups of both processes, cost about as much as the work of the smaller steps. The CTEs are MATERIALIZED, so
-    each is planned on its own (as the statements were) and run once."""
+    each is planned on its own (as the statements were) and run once. Called inside a transaction, the settings last
+    until it ends (they only steer HNSW scans), and an error in the statement aborts it, as any failed statement
+    does: search runs in autocommit everywhere it is called."""
 
     def __init__(self, scope: _Scope) -> None:
         self.scope = scope

@@ -40,13 +40,11 @@ from monitoring.metrics import RAG_INGEST_CHUNKS
 from rag.chunking import Piece, chunks_of
 from rag.embedding import Embedder, EmbedderUnavailable
 from rag.extraction import CONTENT_TYPES, ExtractionError, check, extract
-from rag.models import Chunk, Document, DocumentStatus, KnowledgeBase
+from rag.models import KNOWLEDGE_BASE_NAME, Chunk, Document, DocumentStatus, KnowledgeBase
 from rag.reembedding import EMBED_BATCH as EMBED_BATCH  # texts per call to the model (tests count in these)
 from rag.reembedding import chunk_write_allowed, embed_cached, ingestion_embedders
 
 logger = logging.getLogger(__name__)
-
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
 
 
 # --- knowledge bases -----------------------------------------------------------------------------------------------
@@ -58,7 +56,7 @@ def knowledge_base_create(
 ) -> KnowledgeBase:
     actor.require_role(Role.ADMIN, "create knowledge bases")
     name = name.strip().lower()
-    if not _NAME.match(name):
+    if not KNOWLEDGE_BASE_NAME.match(name):
         raise InvalidInput(
             "A knowledge base name is 1-60 lowercase letters, digits and hyphens, starting with a letter or digit.",
             details={"field": "name"},
@@ -87,7 +85,7 @@ def knowledge_base_publish(*, actor: User, knowledge_base: KnowledgeBase, reques
     if knowledge_base.workspace_id is not None:
         raise InvalidInput("Staff manage global knowledge bases only; a workspace's belong to its admins.")
     knowledge_base.name = knowledge_base.name.strip().lower()
-    if not _NAME.match(knowledge_base.name):
+    if not KNOWLEDGE_BASE_NAME.match(knowledge_base.name):
         raise InvalidInput(
             "A knowledge base name is 1-60 lowercase letters, digits and hyphens, starting with a letter or digit.",
             details={"field": "name"},

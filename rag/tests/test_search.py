@@ -150,8 +150,10 @@ def test_the_right_passage_comes_first_and_names_its_section():
     assert hits[0].heading_path == "Accounts > Passwords"
     assert "**password**" in hits[0].snippet.lower()
     assert hits[0].uri.startswith("kb://support/")
-    invoices = search(workspace_id=member.workspace_id, query="when is the invoice sent", knowledge_base="docs")
+    invoices = search(workspace_id=member.workspace_id, query="when is the invoice sent", knowledge_base="Docs")
     assert invoices[0].document == "Billing"
+    # no knowledge base has such a name (nor does an unbounded name reach the cache of readable-bases SQL)
+    assert search(workspace_id=member.workspace_id, query="when is the invoice sent", knowledge_base="docs" * 20) == []
     used = {status.metric: status.used for status in quota_usage(workspace_id=member.workspace_id)}
     assert used[Metric.AI_OPERATIONS] >= 2  # each query's embedding counts
 
