@@ -51,11 +51,11 @@ MAX_TOP_K = 20
 # Queries with more distinct informative words than this skip the pairs (their tsquery grows as n²).
 MAX_PAIRED_LEXEMES = 24
 # A lexeme in more than this share of the chunks, and more than this many, is too common to find full-text
-# candidates with (it still counts in their rank): see `_lexical`.
+# candidates with (it still counts in their rank): see `_Statement.lexical`.
 COMMON_SHARE = 0.02
 COMMON_MIN_CHUNKS = 1000
-# At most this many matches are ranked when only a wide bound is left (a query of common words in a big knowledge
-# base): ranking reads every ranked chunk's tsvector.
+# At most this many matches of a full-text bound are ranked (in practice the widest, for a query of common words in a
+# big knowledge base): ranking reads every ranked chunk's tsvector.
 RANK_LIMIT = 5000
 LEXEME_STATISTICS_SECONDS = 600
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
