@@ -156,3 +156,19 @@ class QuotaNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workspace_id} {self.metric} {self.threshold}%"
+
+
+class RequestCount(models.Model):
+    """Requests of one API key in one clock minute: the MCP rate limit when there is no Redis (billing.admission).
+
+    The table is UNLOGGED (migration 0004): a count lives two minutes at most, so it is not worth a WAL write per
+    request, and a crash that empties it only forgives one minute's requests. Admission deletes a key's earlier minutes
+    with its first request of a minute, so the table holds about one row per active key."""
+
+    pk = models.CompositePrimaryKey("key_id", "minute")
+    key_id = models.CharField(max_length=64)
+    minute = models.BigIntegerField(help_text="Unix time // 60.")
+    count = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.key_id} @ {self.minute}: {self.count}"
