@@ -1,6 +1,6 @@
 """The one way programs authenticate: an API key in `Authorization: Bearer <key>` or `X-API-Key: <key>`.
 
-`ApiKeyAuthentication` (DRF) and the MCP transports (`tools.mcp_server.transport`) both read the headers with
+`ApiKeyAuthentication` (DRF) and the MCP transports (`tools.mcp_server.transports.http`) both read the headers with
 `key_from_headers` and verify with `accounts.api_keys.api_key_authenticate`, so the REST API and the MCP endpoint
 agree on every case.
 """

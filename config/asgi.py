@@ -5,6 +5,7 @@ import gc
 import os
 from typing import Any
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
@@ -15,10 +16,13 @@ django_application = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from core.logging import secret_redaction_install  # noqa: E402
 from core.threads import run_sync  # noqa: E402
 from monitoring.usage import usage_events_flush_at_exit  # noqa: E402
 from tools.mcp_server.routing import http_routes, websocket_routes  # noqa: E402
-from tools.mcp_server.streamable import streamable_http_app  # noqa: E402
+from tools.mcp_server.transports.streamable import streamable_http_app  # noqa: E402
+
+secret_redaction_install()  # the ASGI server's own loggers write request lines, query strings included
 
 routed = ProtocolTypeRouter(
     {
@@ -50,6 +54,11 @@ async def lifespan(receive: Any, send: Any) -> None:
             await send({"type": "lifespan.shutdown.complete"})
             return
 
+
+if settings.MCP_CONFORMANCE_WORKSPACE:  # config.settings.conformance only: the suite sends no credentials
+    from tools.mcp_server.conformance import conformance_asgi
+
+    application = conformance_asgi(application)
 
 # Everything imported so far lives as long as the process: keep it out of the garbage collector's sweeps, so a full
 # collection walks only what requests allocate (otherwise it pauses a busy server for tens of milliseconds).

@@ -16,7 +16,7 @@ class ToolContext:
     workspace_id: UUID
     api_key: Any = None
     # Over MCP: the request's back channel (progress, log messages, sampling, elicitation); see
-    # tools.mcp_server.server.McpRequest. None in the console, the REST API and Celery.
+    # tools.mcp_server.pipeline.exchange.Exchange. None in the console, the REST API and Celery.
     mcp: Any = None
 
 

@@ -65,6 +65,9 @@ def arguments_valid(tool: Tool, arguments: dict[str, Any]) -> bool:
 
 
 def arguments_error(tool: Tool, arguments: dict[str, Any]) -> str | None:
+    validator = _validator(tool)
+    if validator.is_valid(arguments):  # the common case, without collecting errors to rank
+        return None
     error = jsonschema.exceptions.best_match(_validator(tool).iter_errors(arguments))
     if error is None:
         return None

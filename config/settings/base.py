@@ -116,7 +116,14 @@ if REDIS_URL:
             "OPTIONS": {"pool_class": "core.cache.SharedConnectionPool"},  # one pool per process, not per request
         }
     }
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    # A socket read timeout above channels-redis's 5 s blocking pop, which redis-py's default (5 s) races with: an idle
+    # stream's receive then failed every few seconds.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "toolport"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -233,14 +240,13 @@ MCP_KEEPALIVE_SECONDS = env.float("MCP_KEEPALIVE_SECONDS", default=30.0)
 MCP_REQUEST_MAX_SECONDS = env.int("MCP_REQUEST_MAX_SECONDS", default=60 * 60)
 MCP_PAGE_SIZE = env.int("MCP_PAGE_SIZE", default=100)
 MCP_REDIS_PREFIX = env.str("MCP_REDIS_PREFIX", default="toolport:mcp")
-# The fast path for stateless tools/call of built-in tools (tools.mcp_server.fastpath; needs REDIS_URL). Keys, plans
-# and visible tools are kept in memory for at most MCP_FAST_PATH_CACHE_SECONDS; changes apply at once regardless
-# (core.epoch).
-MCP_FAST_PATH = env.bool("MCP_FAST_PATH", default=True)
-MCP_FAST_PATH_CACHE_SECONDS = env.int("MCP_FAST_PATH_CACHE_SECONDS", default=30)
+# Callers (a key, its plan, the tools it may see) are kept in each process's memory for at most this long; changes
+# apply at once regardless, through the access epoch every message's admission compares (core.epoch).
+MCP_CACHE_SECONDS = env.int("MCP_CACHE_SECONDS", default=30)
 # Browser origins allowed to call /mcp besides the server's own (e.g. "https://inspector.example.com").
 MCP_ALLOWED_ORIGINS: list[str] = env.list("MCP_ALLOWED_ORIGINS", default=[])
-# Conformance test mode only: requests without a key are served as this fixture workspace. Never set in production.
+# Conformance test mode only: requests without a credential are served with this fixture workspace's key (an ASGI
+# wrapper in config/asgi.py adds it, outside the endpoint's authentication). Never set in production.
 MCP_CONFORMANCE_WORKSPACE = ""
 
 # --- Upstream MCP servers (tools.upstream) ---------------------------------------------------------------------------

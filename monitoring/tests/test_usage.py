@@ -27,8 +27,7 @@ from monitoring.usage import (
     usage_rollup_all,
 )
 from tests.integration.conftest import asgi_server_start
-from tests.mcp.conftest import http_client, tenant_make
-from tests.mcp.test_fast_path import META
+from tests.mcp.conftest import META, http_client, tenant_make
 from tools.errors import ToolNotFound
 from tools.executors import tool_call
 

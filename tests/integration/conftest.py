@@ -120,9 +120,11 @@ class AsgiServer:
         return time.monotonic() - started
 
 
-def asgi_server_start(asgi_server: str | None = None, **environment: str) -> AsgiServer:
-    """The product's ASGI server (settings.ASGI_SERVER unless `asgi_server` names one) on a free port."""
+def asgi_server_start(asgi_server: str | None = None, *, output: Path | None = None, **environment: str) -> AsgiServer:
+    """The product's ASGI server (settings.ASGI_SERVER unless `asgi_server` names one) on a free port; its stdout and
+    stderr go to `output` when given (stdout is dropped and stderr inherited otherwise)."""
     port = free_port()
+    log = output.open("w") if output is not None else None
     process = subprocess.Popen(
         asgi_server_command("127.0.0.1", port, asgi_server),
         cwd=BASE_DIR,
@@ -132,7 +134,8 @@ def asgi_server_start(asgi_server: str | None = None, **environment: str) -> Asg
             "DATABASE_URL": database_url(connection),
             **environment,
         },
-        stdout=subprocess.DEVNULL,
+        stdout=log or subprocess.DEVNULL,
+        stderr=log,
     )
     server = AsgiServer(port, process)
     deadline = time.monotonic() + 30

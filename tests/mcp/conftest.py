@@ -24,6 +24,12 @@ from tests.integration.conftest import AsgiServer, asgi_server_start
 from tools import services
 from tools.models import Tool, ToolKind
 
+META = {  # the 2026-07-28 envelope of a request
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
 
 @pytest.fixture(scope="module")
 def mcp_server(django_db_setup, django_db_blocker) -> Iterator[AsgiServer]:

@@ -78,14 +78,17 @@ def test_the_plans_rate_per_key_is_enforced_with_retry_after(mcp_server):
     assert "requests this minute" in refused.json()["message"]
 
 
-def test_the_plans_open_sessions_per_key_are_enforced(mcp_server):
-    tenant = tenant_make(Tier.FREE, max_concurrent_sessions=1)
-    first = _initialize(mcp_server, tenant.key)
-    second = _post(mcp_server, tenant.key, INITIALIZE)
-    assert second.status_code == 429
-    assert "open MCP sessions" in second.json()["message"]
-    httpx.delete(mcp_server.url, headers={"Authorization": f"Bearer {tenant.key}", "Mcp-Session-Id": first})
-    assert _post(mcp_server, tenant.key, INITIALIZE).status_code == 200
+def test_a_key_at_its_session_cap_evicts_its_least_recently_used_session(mcp_server):
+    tenant = tenant_make(Tier.FREE, max_concurrent_sessions=2)
+    ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+    first, second = _initialize(mcp_server, tenant.key), _initialize(mcp_server, tenant.key)
+    assert _post(mcp_server, tenant.key, ping, **{"Mcp-Session-Id": first}).status_code == 200  # first: used last
+
+    third = _initialize(mcp_server, tenant.key)  # a laptop that lost its sessions is not locked out
+
+    assert _post(mcp_server, tenant.key, ping, **{"Mcp-Session-Id": second}).status_code == 404  # evicted
+    for kept in (first, third):
+        assert _post(mcp_server, tenant.key, ping, **{"Mcp-Session-Id": kept}).status_code == 200
 
 
 def test_a_quota_spent_mid_session_is_an_error_naming_limit_reset_and_upgrade(mcp_server):

@@ -1,7 +1,9 @@
 """The fixture the official MCP conformance suite expects (`@modelcontextprotocol/conformance`, server mode).
 
-Loaded only when `MCP_CONFORMANCE_WORKSPACE` is set, which only `config.settings.conformance` does (the suite sends
-no credentials, so that mode serves anonymous requests as one fixture workspace). Never in production settings.
+Loaded only when `MCP_CONFORMANCE_WORKSPACE` is set, which only `config.settings.conformance` does. The suite sends
+no credentials: `conformance_asgi` (wrapped around the application by config/asgi.py in that mode only) gives every
+request without one the fixture workspace's API key, a real key on the Enterprise plan issued by its owner through
+the product's own service. The endpoint's authentication knows nothing of this mode. Never in production settings.
 
 The fixture goes through the product's own parts: its tools are built-in tools (registered, mirrored as Tool rows,
 called through the executor with quota and metering), its prompts are Prompt rows, its resources come from a
@@ -15,9 +17,9 @@ import base64
 import json
 import re
 from typing import Any
-from uuid import UUID
 
 import mcp_types as types
+from django.conf import settings
 
 from accounts.models import SecurityLevel, Workspace
 from core.errors import InvalidInput
@@ -30,20 +32,48 @@ SILENT_WAV = "UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA="
 LOGGER = "conformance-test-server"
 NO_ARGUMENTS: dict[str, Any] = {"type": "object", "properties": {}}
 
-_workspace_id: UUID | None = None
+_key: str | None = None
 
 
-def conformance_workspace_id(name: str) -> UUID:
-    """The fixture workspace (created with its prompts and tool rows on first use)."""
-    global _workspace_id
-    if _workspace_id is None:
+def conformance_key(name: str) -> str:
+    """The fixture workspace's API key (the workspace, its owner, plan, prompts and key made on first use)."""
+    global _key
+    if _key is None:
+        from accounts.api_keys import api_key_issue
+        from accounts.models import Membership, Role, User
+        from billing.models import Plan, Tier
+        from billing.quotas import billing_account_get, quota_policy_forget
         from tools.services import builtin_tools_sync
 
+        owner, _created = User.objects.get_or_create(email=f"conformance-{name}@toolport.invalid")
         workspace, _created = Workspace.objects.get_or_create(name=f"Conformance {name}")
+        membership, _created = Membership.objects.get_or_create(
+            workspace=workspace, user=owner, defaults={"role": Role.OWNER}
+        )
+        account = billing_account_get(workspace_id=workspace.pk)
+        account.plan = Plan.objects.get(tier=Tier.ENTERPRISE)  # the suite's bursts stay under every limit
+        account.save()
+        quota_policy_forget(workspace_id=workspace.pk)
         builtin_tools_sync()
         _prompts_ensure()
-        _workspace_id = workspace.pk
-    return _workspace_id
+        _key = api_key_issue(actor=membership, name="Conformance suite").secret
+    return _key
+
+
+def conformance_asgi(application: Any) -> Any:
+    """The application, with the fixture key added to every request that carries no credential."""
+    from core.threads import run_sync
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            names = {name.lower() for name, _value in scope.get("headers", [])}
+            if b"authorization" not in names and b"x-api-key" not in names:
+                key = _key or await run_sync(conformance_key)(settings.MCP_CONFORMANCE_WORKSPACE)
+                headers = [*scope.get("headers", []), (b"authorization", f"Bearer {key}".encode())]
+                scope = {**scope, "headers": headers}
+        await application(scope, receive, send)
+
+    return wrapped
 
 
 def _tool(name: str, description: str, input_schema: dict[str, Any] | None = None) -> Any:

@@ -10,8 +10,7 @@ from uuid import UUID
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from tools.mcp_server.streams import RESOURCE_UPDATED_EVENT
-from tools.mcp_server.transport import ALL_GROUP, NOTIFY_EVENT, workspace_group
+from tools.mcp_server.transports.event_stream import ALL_GROUP, NOTIFY_EVENT, RESOURCE_UPDATED_EVENT, workspace_group
 
 logger = logging.getLogger(__name__)
 

@@ -1,34 +1,44 @@
-"""MCP sessions and per-key limits, kept where every replica sees them: Redis (when REDIS_URL is set), else this
-process (the single-process local default).
+"""MCP sessions, kept where every replica sees them: Redis (when REDIS_URL is set), else this process (the
+single-process local default).
 
-A session record holds what the protocol core needs to serve the session's next message anywhere: the key and
-workspace it belongs to, the negotiated peer (version, client info and capabilities), its log level and resource
-subscriptions. Records expire after MCP_SESSION_IDLE_SECONDS without a request.
+A session record holds what the pipeline needs to serve the session's next message anywhere: the key and workspace
+it belongs to, the negotiated peer (version, client info and capabilities), its log level and resource
+subscriptions. A record expires after MCP_SESSION_IDLE_SECONDS without a message; every admitted message keeps it
+alive in the admission's own round trip (`touch`).
+
+Each key's sessions are indexed by last use (a sorted set). A key at its plan's session cap that opens one more
+evicts its least recently used session instead of being refused: clients that abandon sessions (a laptop closes its
+lid) must not lock their key out for the idle expiry. The evicted session's stream, if one is open, is told
+(`SESSION_CLOSED_EVENT` on its channel-layer group) and closes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
+import logging
 import secrets
 import time
-import weakref
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import redis.asyncio as aioredis
+from channels.layers import get_channel_layer
 from django.conf import settings
 
-from core.errors import LimitReached
-from tools.mcp_server.core import Peer
+from billing.admission import Touch
+from core.redis_channel import redis_command
+
+logger = logging.getLogger(__name__)
+
+SESSION_CLOSED_EVENT = "mcp.session_closed"
 
 
-class TooManySessions(LimitReached):
-    code = "too_many_sessions"
+@dataclass
+class Peer:
+    """What the server knows about the client after `initialize`."""
 
-
-class RateLimited(LimitReached):
-    code = "rate_limited"
+    protocol_version: str
+    client_info: dict[str, Any] | None = None
+    client_capabilities: dict[str, Any] | None = None
 
 
 @dataclass
@@ -46,17 +56,25 @@ class SessionRecord:
     def peer_state(self) -> Peer | None:
         return Peer(**self.peer) if self.peer else None
 
+    @property
+    def owner(self) -> str:
+        return self.key_id or f"anonymous:{self.workspace_id}"
+
+
+def session_group(session_id: str) -> str:
+    """The channel-layer group of one session's streams (legacy SSE output, resource updates, eviction)."""
+    return f"mcp-s-{session_id}"
+
 
 # --- storage ---------------------------------------------------------------------------------------------------------
 
 
 class _MemoryStore:
-    """One process's store (no REDIS_URL): values with expiry, sorted sets for per-key session counts."""
+    """One process's store (no REDIS_URL): values with expiry, and each key's sessions by last use."""
 
     def __init__(self) -> None:
         self.values: dict[str, tuple[str, float]] = {}
         self.sets: dict[str, dict[str, float]] = {}
-        self.counters: dict[str, tuple[int, float]] = {}
 
     async def get(self, key: str) -> str | None:
         value = self.values.get(key)
@@ -68,12 +86,13 @@ class _MemoryStore:
     async def set(self, key: str, value: str, ttl: int) -> None:
         self.values[key] = (value, time.time() + ttl)
 
-    async def expire(self, key: str, ttl: int) -> None:
-        if key in self.values:
-            self.values[key] = (self.values[key][0], time.time() + ttl)
-
     async def delete(self, key: str) -> None:
         self.values.pop(key, None)
+
+    async def touch(self, touch: Touch) -> None:
+        if touch.key in self.values:
+            self.values[touch.key] = (self.values[touch.key][0], time.time() + touch.ttl)
+        self.sets.setdefault(touch.index, {})[touch.member] = time.time()
 
     async def zadd(self, key: str, member: str, score: float) -> None:
         self.sets.setdefault(key, {})[member] = score
@@ -81,80 +100,59 @@ class _MemoryStore:
     async def zrem(self, key: str, member: str) -> None:
         self.sets.get(key, {}).pop(member, None)
 
-    async def zcount_since(self, key: str, since: float) -> int:
+    async def live_by_use(self, key: str, since: float) -> list[str]:
         members = self.sets.get(key, {})
         for member, score in list(members.items()):
             if score < since:
                 del members[member]
-        return len(members)
-
-    async def incr(self, key: str, ttl: int) -> int:
-        count, expires = self.counters.get(key, (0, 0.0))
-        if expires < time.time():
-            count, expires = 0, time.time() + ttl
-        self.counters[key] = (count + 1, expires)
-        return count + 1
+        return sorted(members, key=members.__getitem__)
 
 
 class _RedisStore:
-    def __init__(self, client: aioredis.Redis) -> None:
-        self.client = client
+    """Sessions in Redis, on the pipelined channel the hot path shares (core.redis_channel)."""
 
     async def get(self, key: str) -> str | None:
-        value = await self.client.get(key)
+        value = await redis_command("GET", key)
         if value is None:
             return None
         return value.decode() if isinstance(value, bytes) else str(value)
 
     async def set(self, key: str, value: str, ttl: int) -> None:
-        await self.client.set(key, value, ex=ttl)
-
-    async def expire(self, key: str, ttl: int) -> None:
-        await self.client.expire(key, ttl)
+        await redis_command("SET", key, value, "EX", ttl)
 
     async def delete(self, key: str) -> None:
-        await self.client.delete(key)
+        await redis_command("DEL", key)
+
+    async def touch(self, touch: Touch) -> None:
+        pass  # done by the admission script, in the message's one round trip
 
     async def zadd(self, key: str, member: str, score: float) -> None:
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.zadd(key, {member: score})
-            pipe.expire(key, settings.MCP_SESSION_IDLE_SECONDS)
-            await pipe.execute()
+        await redis_command("ZADD", key, repr(score), member)
+        await redis_command("EXPIRE", key, settings.MCP_SESSION_IDLE_SECONDS)
 
     async def zrem(self, key: str, member: str) -> None:
-        await self.client.zrem(key, member)
+        await redis_command("ZREM", key, member)
 
-    async def zcount_since(self, key: str, since: float) -> int:
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.zremrangebyscore(key, "-inf", since)
-            pipe.zcard(key)
-            _removed, count = await pipe.execute()
-        return int(count)
-
-    async def incr(self, key: str, ttl: int) -> int:
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, ttl, nx=True)
-            count, _ = await pipe.execute()
-        return int(count)
+    async def live_by_use(self, key: str, since: float) -> list[str]:
+        await redis_command("ZREMRANGEBYSCORE", key, "-inf", repr(since))
+        members = await redis_command("ZRANGE", key, 0, -1)
+        return [member.decode() if isinstance(member, bytes) else str(member) for member in members]
 
 
 _memory = _MemoryStore()
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _RedisStore] = weakref.WeakKeyDictionary()
+_redis = _RedisStore()
 
 
 def _store() -> _MemoryStore | _RedisStore:
-    if not settings.REDIS_URL:
-        return _memory
-    loop = asyncio.get_running_loop()
-    store = _clients.get(loop)
-    if store is None:
-        store = _clients[loop] = _RedisStore(aioredis.Redis.from_url(settings.REDIS_URL))
-    return store
+    return _redis if settings.REDIS_URL else _memory
 
 
 def _key(*parts: str) -> str:
     return ":".join((settings.MCP_REDIS_PREFIX, *parts))
+
+
+def _index(owner: str) -> str:
+    return _key("key", owner, "sessions")
 
 
 # --- sessions --------------------------------------------------------------------------------------------------------
@@ -163,20 +161,9 @@ def _key(*parts: str) -> str:
 async def session_create(
     *, key_id: Any, workspace_id: Any, transport: str, max_sessions: int | None, peer: Peer | None = None
 ) -> SessionRecord:
-    """A new session for this key, unless the key already holds as many open sessions as its plan allows."""
+    """A new session for this key; at the plan's cap, the key's least recently used sessions make room."""
     store = _store()
     idle = settings.MCP_SESSION_IDLE_SECONDS
-    owner = str(key_id) if key_id else f"anonymous:{workspace_id}"
-    if max_sessions is not None:
-        open_now = await store.zcount_since(_key("key", owner, "sessions"), time.time() - idle)
-        if open_now >= max_sessions:
-            error = TooManySessions(
-                f"This API key already has {open_now} open MCP sessions, the most its plan allows "
-                f"({max_sessions}). Close one (or let it expire after {idle // 60} idle minutes), or upgrade the "
-                "plan for more."
-            )
-            error.retry_after = 60
-            raise error
     record = SessionRecord(
         id=secrets.token_urlsafe(24),
         key_id=str(key_id) if key_id else None,
@@ -184,26 +171,49 @@ async def session_create(
         transport=transport,
         peer=asdict(peer) if peer else None,
     )
+    if max_sessions is not None:
+        live = await store.live_by_use(_index(record.owner), time.time() - idle)
+        for evicted in live[: max(len(live) - max_sessions + 1, 0)]:
+            await _evict(store, record.owner, evicted)
     await store.set(_key("session", record.id), json.dumps(asdict(record)), idle)
-    await store.zadd(_key("key", owner, "sessions"), record.id, time.time())
+    await store.zadd(_index(record.owner), record.id, time.time())
     return record
+
+
+async def _evict(store: _MemoryStore | _RedisStore, owner: str, session_id: str) -> None:
+    await store.delete(_key("session", session_id))
+    await store.zrem(_index(owner), session_id)
+    logger.info("mcp.session_evicted", extra={"session": session_id[:8]})
+    layer = get_channel_layer()
+    if layer is not None:
+        try:
+            await layer.group_send(session_group(session_id), {"type": SESSION_CLOSED_EVENT})
+        except Exception:  # the session is gone either way; its stream notices on its next message
+            logger.warning("mcp.session_evict_notify_failed", exc_info=True)
 
 
 async def session_get(session_id: str) -> SessionRecord | None:
-    """The session, kept alive for another idle period; None if it never existed, expired or was closed."""
+    """The session; None if it never existed, expired, was closed or evicted."""
     if not session_id or len(session_id) > 64:
         return None
-    store = _store()
-    raw = await store.get(_key("session", session_id))
-    if raw is None:
-        return None
-    record = SessionRecord(**json.loads(raw))
-    idle = settings.MCP_SESSION_IDLE_SECONDS
-    await store.expire(_key("session", session_id), idle)
-    await store.zadd(
-        _key("key", record.key_id or f"anonymous:{record.workspace_id}", "sessions"), record.id, time.time()
+    raw = await _store().get(_key("session", session_id))
+    return SessionRecord(**json.loads(raw)) if raw is not None else None
+
+
+def session_touch(record: SessionRecord) -> Touch:
+    """What admission does to keep the session alive and first in its key's last-use order."""
+    return Touch(
+        key=_key("session", record.id),
+        ttl=settings.MCP_SESSION_IDLE_SECONDS,
+        index=_index(record.owner),
+        member=record.id,
     )
-    return record
+
+
+async def session_touch_local(record: SessionRecord) -> None:
+    """The touch, for the in-process store (the PostgreSQL admission twin knows nothing of sessions)."""
+    if not settings.REDIS_URL:
+        await _memory.touch(session_touch(record))
 
 
 async def session_update(session_id: str, **changes: Any) -> SessionRecord | None:
@@ -230,46 +240,4 @@ async def subscription_change(session_id: str, uri: str, *, subscribe: bool) -> 
 async def session_delete(record: SessionRecord) -> None:
     store = _store()
     await store.delete(_key("session", record.id))
-    await store.zrem(_key("key", record.key_id or f"anonymous:{record.workspace_id}", "sessions"), record.id)
-
-
-# --- rate limit ------------------------------------------------------------------------------------------------------
-
-
-def rate_limit_key(key_id: Any, now: float) -> str:
-    """The counter of this key's requests in the minute of `now` (the fast path counts in the same one)."""
-    return _key("rpm", str(key_id), str(int(now // 60)))
-
-
-def rate_limited(limit: int, now: float) -> RateLimited:
-    error = RateLimited(
-        f"This API key made more than {limit} requests this minute, the most its plan allows. "
-        "Wait for the next minute, or upgrade the plan for a higher rate."
-    )
-    error.retry_after = max(1, int(60 - now % 60))
-    return error
-
-
-async def rate_limit_check(*, key_id: Any, limit: int | None) -> None:
-    """Count one request of this key in the current minute; RateLimited (with Retry-After) beyond the plan's rate."""
-    if limit is None or key_id is None:
-        return
-    now = time.time()
-    count = await _store().incr(rate_limit_key(key_id, now), 120)
-    if count > limit:
-        raise rate_limited(limit, now)
-
-
-# --- requests in flight (so a cancellation finds the exchange serving the request) -----------------------------------
-
-
-async def inflight_set(session_id: str, request_id: Any, address: str) -> None:
-    await _store().set(_key("inflight", session_id, str(request_id)), address, settings.MCP_REQUEST_MAX_SECONDS)
-
-
-async def inflight_get(session_id: str, request_id: Any) -> str | None:
-    return await _store().get(_key("inflight", session_id, str(request_id)))
-
-
-async def inflight_delete(session_id: str, request_id: Any) -> None:
-    await _store().delete(_key("inflight", session_id, str(request_id)))
+    await store.zrem(_index(record.owner), record.id)
