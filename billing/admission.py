@@ -55,6 +55,10 @@ class EpochMoved(Exception):
         self.epoch = epoch
 
 
+class TouchedKeyGone(Exception):
+    """The key `Touch` names no longer exists (the session was closed, evicted or expired): nothing was written."""
+
+
 class RateLimited(LimitReached):
     """The key sent more requests this minute than its plan allows; `retry_after` is the seconds to the next minute."""
 
@@ -120,7 +124,8 @@ async def usage_admit(
     (policy.requests_per_minute_per_key; None = unlimited), every charge fits its quota (policy.limit(metric); None =
     unlimited), then count the rate, increment the counters, append the usage-stream entries (Redis) / ledger rows
     (PostgreSQL), touch the session. Raises EpochMoved (nothing written), RateLimited (the rate was counted),
-    QuotaExceeded via billing.quotas.quota_exceeded (nothing charged), AdmissionUnavailable.
+    QuotaExceeded via billing.quotas.quota_exceeded (nothing charged), TouchedKeyGone (Redis: the touched key does
+    not exist; nothing written), AdmissionUnavailable.
 
     The session is touched once the rate admits the message, also when a quota then refuses it: a client whose quota
     is used up is still using its session (tools/list, resources, other methods)."""
@@ -150,7 +155,8 @@ def _verdict(
 ) -> list[int]:
     """Each charge's use after admission, from either backend's answer; or the refusal it stands for.
 
-    Both answer {1, used after each charge...}, {-2, current epoch}, {-3, requests this minute} or
+    Both answer {1, used after each charge...}, {-2, current epoch}, {-3, requests this minute}, {-4} (Redis: the
+    touched key is gone) or
     {0, the refused charge's position (1-based), its use}."""
     status = int(reply[0])
     if status == 1:
@@ -159,6 +165,8 @@ def _verdict(
         raise EpochMoved(_text(reply[1]))
     if status == -3:
         raise _rate_limited(rate_limit or 0, now)
+    if status == -4:
+        raise TouchedKeyGone()
     metric = charges[int(reply[1]) - 1][0]
     raise quota_exceeded(policy, metric, int(reply[2]))
 
@@ -187,6 +195,7 @@ _SCRIPT = """
 local epoch = redis.call('GET', KEYS[1]) or '0'
 if epoch ~= ARGV[1] then return {-2, epoch} end
 local charges = (#ARGV - 7) / 3
+if tonumber(ARGV[5]) > 0 and redis.call('EXISTS', KEYS[4 + charges]) == 0 then return {-4} end
 local used = {}
 for i = 1, charges do
   local value = redis.call('GET', KEYS[2 + i])

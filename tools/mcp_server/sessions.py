@@ -181,6 +181,7 @@ async def session_create(
 
 
 async def _evict(store: _MemoryStore | _RedisStore, owner: str, session_id: str) -> None:
+    _recent.pop(session_id, None)
     await store.delete(_key("session", session_id))
     await store.zrem(_index(owner), session_id)
     logger.info("mcp.session_evicted", extra={"session": session_id[:8]})
@@ -192,12 +193,35 @@ async def _evict(store: _MemoryStore | _RedisStore, owner: str, session_id: str)
             logger.warning("mcp.session_evict_notify_failed", exc_info=True)
 
 
-async def session_get(session_id: str) -> SessionRecord | None:
-    """The session; None if it never existed, expired, was closed or evicted."""
+# Records this process read lately, for the messages that follow (a session's messages come in bursts). Only what
+# never changes is trusted from here without a read (key, workspace, transport, peer once set); that the session
+# still exists is confirmed by each message's admission (the script's touch finds its key), and the log level a
+# client set through another replica is seen within RECORD_CACHE_SECONDS.
+RECORD_CACHE_SECONDS = 5.0
+_recent: dict[str, tuple[SessionRecord, float]] = {}
+
+
+async def session_get(session_id: str, *, recent: bool = False) -> SessionRecord | None:
+    """The session; None if it never existed, expired, was closed or evicted. `recent`: a record this process read
+    in the last RECORD_CACHE_SECONDS will do (for callers whose admission then confirms the session exists)."""
     if not session_id or len(session_id) > 64:
         return None
+    if recent:
+        hit = _recent.get(session_id)
+        if hit is not None and time.monotonic() - hit[1] < RECORD_CACHE_SECONDS and hit[0].peer is not None:
+            return hit[0]
     raw = await _store().get(_key("session", session_id))
-    return SessionRecord(**json.loads(raw)) if raw is not None else None
+    if raw is None:
+        _recent.pop(session_id, None)
+        return None
+    return _remember(SessionRecord(**json.loads(raw)))
+
+
+def _remember(record: SessionRecord) -> SessionRecord:
+    if len(_recent) >= 10_000:
+        _recent.clear()
+    _recent[record.id] = (record, time.monotonic())
+    return record
 
 
 def session_touch(record: SessionRecord) -> Touch:
@@ -225,7 +249,7 @@ async def session_update(session_id: str, **changes: Any) -> SessionRecord | Non
     if isinstance(data.get("peer"), Peer):
         data["peer"] = asdict(data["peer"])
     await store.set(_key("session", session_id), json.dumps(data), settings.MCP_SESSION_IDLE_SECONDS)
-    return SessionRecord(**data)
+    return _remember(SessionRecord(**data))
 
 
 async def subscription_change(session_id: str, uri: str, *, subscribe: bool) -> None:
@@ -238,6 +262,7 @@ async def subscription_change(session_id: str, uri: str, *, subscribe: bool) -> 
 
 
 async def session_delete(record: SessionRecord) -> None:
+    _recent.pop(record.id, None)
     store = _store()
     await store.delete(_key("session", record.id))
     await store.zrem(_index(record.owner), record.id)

@@ -14,7 +14,8 @@ per-connection machinery (dispatcher, connection, task groups) is not, because i
 for every exchange of a session that any replica may serve (docs/architecture.md).
 
 Errors that refuse the message itself escape `dispatch` for the transport to answer as its protocol says:
-InvalidApiKey (401 / WebSocket close 4401), RateLimited (429 with Retry-After), AdmissionUnavailable (503).
+InvalidApiKey (401 / WebSocket close 4401), RateLimited (429 with Retry-After), AdmissionUnavailable (503),
+SessionGone (404 / the socket or stream closes).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from accounts.errors import InvalidApiKey
 from billing.admission import AdmissionUnavailable, RateLimited
 from tools.mcp_server.handlers import HANDLERS
 from tools.mcp_server.handlers.lifecycle import SERVER_INFO
-from tools.mcp_server.pipeline.admission import admit
+from tools.mcp_server.pipeline.admission import SessionGone, admit
 from tools.mcp_server.pipeline.auth import Credential
 from tools.mcp_server.pipeline.errors import envelope_error, error_data, rpc_error
 from tools.mcp_server.pipeline.exchange import Exchange, client_message_route
@@ -41,7 +42,7 @@ from tools.mcp_server.sessions import SessionRecord
 __all__ = ["Exchange", "client_message", "dispatch", "message_decode"]
 
 # Errors about the message itself: the transport answers them (HTTP status, WebSocket close), not a JSON-RPC result.
-REFUSALS = (InvalidApiKey, RateLimited, AdmissionUnavailable)
+REFUSALS = (InvalidApiKey, RateLimited, AdmissionUnavailable, SessionGone)
 _EXCLUDED_FROM_INIT_GATE = frozenset({"initialize", "ping"})
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
-from billing.admission import AdmissionUnavailable, EpochMoved, usage_admit
+from billing.admission import AdmissionUnavailable, EpochMoved, TouchedKeyGone, usage_admit
 from tools.mcp_server.pipeline.auth import Credential, active_check, reauthenticate
 from tools.mcp_server.sessions import SessionRecord, session_touch, session_touch_local
+
+
+class SessionGone(Exception):
+    """The message's session was closed, evicted or expired (on any replica) since this process read it."""
 
 
 async def admit(
@@ -34,6 +38,8 @@ async def admit(
         except EpochMoved as moved:
             credential = await reauthenticate(credential, moved.epoch)
             continue
+        except TouchedKeyGone as error:
+            raise SessionGone() from error
         if session is not None:
             await session_touch_local(session)
         return credential

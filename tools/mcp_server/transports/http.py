@@ -15,6 +15,7 @@ from django.http.request import split_domain_port, validate_host
 from accounts.authentication import key_from_headers
 from accounts.errors import InvalidApiKey
 from billing.admission import AdmissionUnavailable, RateLimited
+from tools.mcp_server.pipeline.admission import SessionGone
 from tools.mcp_server.pipeline.auth import Credential, authenticate
 from tools.mcp_server.pipeline.errors import HttpError, limit_http_error
 
@@ -65,6 +66,8 @@ def refusal(scope: dict[str, Any], headers: dict[str, str], error: Exception) ->
         return limit_http_error(error)
     if isinstance(error, AdmissionUnavailable):
         return HttpError(503, error.code, error.message, headers={"Retry-After": "5"})
+    if isinstance(error, SessionGone):
+        return HttpError(404, "session_not_found", "Session not found: it expired or was closed. Initialize again.")
     raise error
 
 

@@ -20,7 +20,7 @@ from accounts.errors import InvalidApiKey
 from billing.admission import AdmissionUnavailable, RateLimited
 from monitoring.metrics import session_open
 from tools.mcp_server import pipeline, sessions
-from tools.mcp_server.pipeline.admission import admit
+from tools.mcp_server.pipeline.admission import SessionGone, admit
 from tools.mcp_server.pipeline.auth import Credential
 from tools.mcp_server.pipeline.errors import HttpError, error_data, limit_error, rpc_error
 from tools.mcp_server.pipeline.exchange import Exchange, router_get
@@ -150,9 +150,11 @@ async def _refused(record: sessions.SessionRecord, message: dict[str, Any], erro
             data = limit_error(error).error
         elif isinstance(error, InvalidApiKey | AdmissionUnavailable):
             data = types.ErrorData(code=types.INVALID_REQUEST, message=error.message)
+        elif isinstance(error, SessionGone):
+            data = types.ErrorData(code=types.INVALID_REQUEST, message="Session not found: open the stream again.")
         else:
             data = error_data(error)
         await stream_deliver(record.id, rpc_error(message["id"], data))
-    if isinstance(error, InvalidApiKey):
+    if isinstance(error, InvalidApiKey | SessionGone):
         await sessions.session_delete(record)
         await stream_close(record.id)

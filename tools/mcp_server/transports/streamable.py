@@ -201,7 +201,7 @@ async def _session(scope: dict[str, Any], headers: dict[str, str], credential: C
 async def session_of(credential: Credential, session_id: str, transport: str | None = None) -> sessions.SessionRecord:
     """The caller's session. An unknown, expired, closed or evicted session and one another key opened get the same
     404: a key learns nothing about sessions that are not its own."""
-    record = await sessions.session_get(session_id)
+    record = await sessions.session_get(session_id, recent=True)
     if (
         record is None
         or record.key_id != str(credential.key_id)

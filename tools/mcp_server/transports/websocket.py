@@ -26,7 +26,7 @@ from accounts.errors import InvalidApiKey
 from billing.admission import AdmissionUnavailable, RateLimited
 from monitoring.metrics import session_open
 from tools.mcp_server import pipeline, sessions
-from tools.mcp_server.pipeline.admission import admit
+from tools.mcp_server.pipeline.admission import SessionGone, admit
 from tools.mcp_server.pipeline.auth import Credential
 from tools.mcp_server.pipeline.errors import HttpError, limit_error, rpc_error
 from tools.mcp_server.pipeline.exchange import Exchange, router_get
@@ -184,6 +184,8 @@ class _Connection:
                 await self.write(_error(request_id, limit_error(error).error.code, error.message, limit_error(error)))
         elif isinstance(error, AdmissionUnavailable):
             await self.close(CLOSE_UNAVAILABLE, error.message)
+        elif isinstance(error, SessionGone):
+            await self.close(CLOSE_TOO_MANY, "This session was closed: the key opened more than its plan allows.")
 
     async def _notifications(self, subscription: Subscription) -> None:
         while True:
