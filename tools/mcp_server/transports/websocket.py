@@ -111,7 +111,12 @@ class _Connection:
                         break
                     text = event.get("text")
                     if text is None:
-                        await self.write(_error(None, types.INVALID_REQUEST, "Send JSON-RPC as text frames."))
+                        await self.write(
+                            rpc_error(
+                                None,
+                                types.ErrorData(code=types.INVALID_REQUEST, message="Send JSON-RPC as text frames."),
+                            )
+                        )
                         continue
                     await self._frame(text)
             finally:
@@ -124,7 +129,9 @@ class _Connection:
         try:
             message = pipeline.message_decode(text)
         except HttpError as error:
-            await self.write(_error(None, error.rpc or types.PARSE_ERROR, error.message))
+            await self.write(
+                rpc_error(None, types.ErrorData(code=error.rpc or types.PARSE_ERROR, message=error.message))
+            )
             return
         if "id" not in message or "method" not in message:
             try:
@@ -181,7 +188,7 @@ class _Connection:
             await self.close(CLOSE_UNAUTHENTICATED, error.message)
         elif isinstance(error, RateLimited):
             if request_id is not None:
-                await self.write(_error(request_id, limit_error(error).error.code, error.message, limit_error(error)))
+                await self.write(rpc_error(request_id, limit_error(error).error))
         elif isinstance(error, AdmissionUnavailable):
             await self.close(CLOSE_UNAVAILABLE, error.message)
         elif isinstance(error, SessionGone):
@@ -195,9 +202,3 @@ class _Connection:
                 return
             if isinstance(message, dict):
                 await self.write(message)
-
-
-def _error(request_id: Any, code: int, message: str, limited: Any = None) -> dict[str, Any]:
-    if limited is not None:
-        return rpc_error(request_id, limited.error)
-    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
