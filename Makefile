@@ -26,10 +26,17 @@ test: setup browser conformance ## Set up and run the whole suite: ruff, mypy, t
 setup: $(VENV)/.synced ## Create the virtual environment and install the locked dependencies
 
 bench: setup ## Run the benchmarks and print their figures (quota; MCP throughput and idle sessions; RAG quality, latency, ingestion; dashboard)
-	@if ! command -v wrk >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v wrk >/dev/null 2>&1 || missing="wrk"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
-	  echo "Installing wrk for the MCP throughput benchmark (Debian package 'wrk')..."; \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq wrk >/dev/null; \
+	  echo "Installing$$missing for the MCP throughput benchmark (Debian packages)..."; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@# The MCP benchmark's load generator (bench/mcp_load.mjs): Node 22 and ws, pinned in bench/package-lock.json.
+	@if [ ! -f bench/node_modules/.installed ] || [ bench/package-lock.json -nt bench/node_modules/.installed ]; then \
+	  npm ci --prefix bench --no-audit --no-fund --loglevel=error && touch bench/node_modules/.installed; \
 	fi
 	$(BIN)/python bench/quota_consume.py
 	$(BIN)/python bench/mcp_throughput.py
