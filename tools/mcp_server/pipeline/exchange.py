@@ -70,6 +70,32 @@ class Exchange:
         self.task: asyncio.Task[Any] | None = None
         self.cancelled = False
 
+    @classmethod
+    def in_session(
+        cls,
+        credential: Credential,
+        transport: str,
+        message: dict[str, Any],
+        session: SessionRecord,
+        *,
+        emit: Emit | None = None,
+        version: str = "2025-03-26",
+    ) -> Exchange:
+        """A request in a handshake-era session, at the version and with the capabilities it negotiated (`version`
+        until it has: the revision the transport implies)."""
+        peer = session.peer_state
+        return cls(
+            credential=credential,
+            transport=transport,
+            request_id=message["id"],
+            method=message["method"],
+            params=message.get("params"),
+            version=peer.protocol_version if peer else version,
+            session=session,
+            emit=emit,
+            client_capabilities=peer.client_capabilities if peer else None,
+        )
+
     # --- what tools use (ToolContext.mcp) ---------------------------------------------------------------------------
 
     @property

@@ -15,9 +15,10 @@ from django.http.request import split_domain_port, validate_host
 from accounts.authentication import key_from_headers
 from accounts.errors import InvalidApiKey
 from billing.admission import AdmissionUnavailable, RateLimited
-from tools.mcp_server.pipeline.admission import SessionGone
+from tools.mcp_server.pipeline.admission import SessionGone, admit
 from tools.mcp_server.pipeline.auth import Credential, authenticate
 from tools.mcp_server.pipeline.errors import HttpError, limit_http_error
+from tools.mcp_server.sessions import SessionRecord, session_create
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -82,6 +83,24 @@ async def credential_of(scope: dict[str, Any], headers: dict[str, str], raw_key:
         return await authenticate(raw_key)
     except InvalidApiKey as error:
         raise unauthenticated(scope, headers, error) from error
+
+
+async def session_start(
+    scope: dict[str, Any], headers: dict[str, str], credential: Credential, transport: str
+) -> tuple[Credential, SessionRecord]:
+    """Open a session for a transport whose connection is the session (legacy SSE, WebSocket): the opening counts
+    as a message (admitted, so a revoked key or a spent rate is refused here), then the record, within the key's cap."""
+    try:
+        credential = await admit(credential)
+    except (InvalidApiKey, RateLimited, AdmissionUnavailable, SessionGone) as error:
+        raise refusal(scope, headers, error) from error
+    record = await session_create(
+        key_id=credential.key_id,
+        workspace_id=credential.workspace_id,
+        transport=transport,
+        max_sessions=credential.policy.max_concurrent_sessions,
+    )
+    return credential, record
 
 
 async def respond(

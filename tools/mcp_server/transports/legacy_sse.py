@@ -20,7 +20,7 @@ from accounts.errors import InvalidApiKey
 from billing.admission import AdmissionUnavailable, RateLimited
 from monitoring.metrics import session_open
 from tools.mcp_server import pipeline, sessions
-from tools.mcp_server.pipeline.admission import SessionGone, admit
+from tools.mcp_server.pipeline.admission import SessionGone
 from tools.mcp_server.pipeline.auth import Credential
 from tools.mcp_server.pipeline.errors import HttpError, error_data, limit_error, rpc_error
 from tools.mcp_server.pipeline.exchange import Exchange, router_get
@@ -32,9 +32,9 @@ from tools.mcp_server.transports.http import (
     credential_of,
     headers_of,
     origin_check,
-    refusal,
     respond,
     respond_error,
+    session_start,
 )
 from tools.mcp_server.transports.streamable import _admitted, session_of
 
@@ -47,17 +47,7 @@ async def sse_app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         origin_check(headers)
         if scope["method"] != "GET":
             raise HttpError(405, "method_not_allowed", "Open the stream with GET.", headers={"Allow": "GET"})
-        credential = await credential_of(scope, headers)
-        try:
-            credential = await admit(credential)
-        except pipeline.REFUSALS as error:
-            raise refusal(scope, headers, error) from error
-        record = await sessions.session_create(
-            key_id=credential.key_id,
-            workspace_id=credential.workspace_id,
-            transport="sse",
-            max_sessions=credential.policy.max_concurrent_sessions,
-        )
+        credential, record = await session_start(scope, headers, await credential_of(scope, headers), "sse")
     except HttpError as error:
         await respond_error(send, error)
         return
@@ -112,18 +102,7 @@ async def _serve(credential: Credential, record: sessions.SessionRecord, message
         if "id" not in message or "method" not in message:
             await pipeline.client_message(credential, record, message)
             return
-        peer = record.peer_state
-        exchange = Exchange(
-            credential=credential,
-            transport="sse",
-            request_id=message["id"],
-            method=message["method"],
-            params=message.get("params"),
-            version=peer.protocol_version if peer else "2024-11-05",
-            session=record,
-            emit=emit,
-            client_capabilities=peer.client_capabilities if peer else None,
-        )
+        exchange = Exchange.in_session(credential, "sse", message, record, emit=emit, version="2024-11-05")
         exchange.task = asyncio.current_task()
         router = await router_get()
         router.track(record.id, exchange)

@@ -237,17 +237,7 @@ async def _post(scope: dict[str, Any], headers: dict[str, str], receive: Receive
             raise refusal(scope, headers, error) from error
         await respond(send, 202, b"")
         return
-    peer = record.peer_state
-    exchange = Exchange(
-        credential=credential,
-        transport="streamable-http",
-        request_id=message["id"],
-        method=message["method"],
-        params=message.get("params"),
-        version=peer.protocol_version if peer else (version or "2025-03-26"),
-        session=record,
-        client_capabilities=peer.client_capabilities if peer else None,
-    )
+    exchange = Exchange.in_session(credential, "streamable-http", message, record, version=version or "2025-03-26")
     await _answer(scope, headers, receive, send, exchange, sse_ok=True, session_id=record.id)
 
 

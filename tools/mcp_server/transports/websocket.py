@@ -26,12 +26,12 @@ from accounts.errors import InvalidApiKey
 from billing.admission import AdmissionUnavailable, RateLimited
 from monitoring.metrics import session_open
 from tools.mcp_server import pipeline, sessions
-from tools.mcp_server.pipeline.admission import SessionGone, admit
+from tools.mcp_server.pipeline.admission import SessionGone
 from tools.mcp_server.pipeline.auth import Credential
 from tools.mcp_server.pipeline.errors import HttpError, limit_error, rpc_error
 from tools.mcp_server.pipeline.exchange import Exchange, router_get
 from tools.mcp_server.transports.event_stream import _CLOSE, Subscription
-from tools.mcp_server.transports.http import Receive, Send, credential_of, headers_of, origin_check, refusal
+from tools.mcp_server.transports.http import Receive, Send, credential_of, headers_of, origin_check, session_start
 
 logger = logging.getLogger(__name__)
 
@@ -57,16 +57,7 @@ async def websocket_app(scope: dict[str, Any], receive: Receive, send: Send) -> 
     try:
         origin_check(headers)
         credential = await credential_of(scope, headers, key_from_query(scope))
-        try:
-            credential = await admit(credential)
-        except pipeline.REFUSALS as error:
-            raise refusal(scope, headers, error) from error
-        record = await sessions.session_create(
-            key_id=credential.key_id,
-            workspace_id=credential.workspace_id,
-            transport="websocket",
-            max_sessions=credential.policy.max_concurrent_sessions,
-        )
+        credential, record = await session_start(scope, headers, credential, "websocket")
     except HttpError as error:
         code = {401: CLOSE_UNAUTHENTICATED, 429: CLOSE_TOO_MANY, 503: CLOSE_UNAVAILABLE}.get(
             error.status, CLOSE_FORBIDDEN
@@ -139,17 +130,7 @@ class _Connection:
             except pipeline.REFUSALS as error:
                 await self._refused(None, error)
             return
-        exchange = Exchange(
-            credential=self.credential,
-            transport="websocket",
-            request_id=message["id"],
-            method=message["method"],
-            params=message.get("params"),
-            version=self.record.peer["protocol_version"] if self.record.peer else "2025-03-26",
-            session=self.record,
-            emit=self.write,
-            client_capabilities=(self.record.peer or {}).get("client_capabilities"),
-        )
+        exchange = Exchange.in_session(self.credential, "websocket", message, self.record, emit=self.write)
         if message["method"] == "initialize":
             await self._serve(exchange)  # inline: the next frame is read once the session knows its peer
             return
