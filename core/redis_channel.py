@@ -91,7 +91,8 @@ class RedisChannel(asyncio.Protocol):
         get ConnectionError; the next call opens a new one). One timer per connection instead of one per call."""
         loop = asyncio.get_running_loop()
         if self.waiting and loop.time() - self.waiting[0][1] > REDIS_TIMEOUT_SECONDS:
-            self.close()
+            if self.transport is not None:
+                self.transport.abort()  # at once, even with unsent bytes: connection_lost fails the waiting calls
             return
         self.watchdog = loop.call_later(REDIS_TIMEOUT_SECONDS / 4, self._watch)
 

@@ -302,3 +302,21 @@ def test_a_websocket_evicted_at_the_session_cap_is_told_and_closed(mcp_server):
     code, answer = anyio.run(scenario)
     assert code == 4429
     assert "result" in answer
+
+
+def test_a_call_refused_before_its_tool_runs_still_counts_and_a_revoked_key_hears_401():
+    tenant = tenant_make(Tier.FREE, requests_per_minute_per_key=2)
+    _clear_of_the_minute_boundary()
+    malformed = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "echo", "arguments": 5, "_meta": META},
+    }
+    statuses = [post(tenant.key, malformed)[0] for _ in range(3)]
+    assert statuses == [400, 400, 429]  # invalid params are answered, and counted against the rate like any call
+
+    _revoke(tenant, tenant.key)  # the key is in this process's cache: its next message finds the epoch moved
+    status, body, _ = post(tenant.key, malformed)
+    assert status == 401
+    assert "revoked" in body["message"]

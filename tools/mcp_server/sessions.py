@@ -23,9 +23,10 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+from redis.exceptions import RedisError
 
-from billing.admission import Touch
-from core.redis_channel import redis_command
+from billing.admission import AdmissionUnavailable, Touch
+from core.redis_channel import redis_command as channel_command
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +91,9 @@ class _MemoryStore:
         self.values.pop(key, None)
 
     async def touch(self, touch: Touch) -> None:
-        if touch.key in self.values:
+        if touch.key in self.values:  # (a session closed meanwhile stays out of its key's index)
             self.values[touch.key] = (self.values[touch.key][0], time.time() + touch.ttl)
-        self.sets.setdefault(touch.index, {})[touch.member] = time.time()
+            self.sets.setdefault(touch.index, {})[touch.member] = time.time()
 
     async def zadd(self, key: str, member: str, score: float) -> None:
         self.sets.setdefault(key, {})[member] = score
@@ -106,6 +107,16 @@ class _MemoryStore:
             if score < since:
                 del members[member]
         return sorted(members, key=members.__getitem__)
+
+
+async def redis_command(*command: Any) -> Any:
+    """A command on the hot path's channel; Redis unreachable is AdmissionUnavailable (nothing can be served
+    unmetered, and the transports answer it as 503 or a close), never a raw error."""
+    try:
+        return await channel_command(*command)
+    except (RedisError, OSError) as error:
+        logger.warning("mcp.sessions_redis_failed", exc_info=True)
+        raise AdmissionUnavailable from error
 
 
 class _RedisStore:

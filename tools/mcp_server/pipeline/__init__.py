@@ -66,9 +66,10 @@ async def dispatch(exchange: Exchange) -> dict[str, Any]:
     """Serve a request: admit it, run its handler, and return the response message (a result or a JSON-RPC error).
     Raises the REFUSALS for the transport to answer."""
     method, params, version = exchange.method, exchange.params, exchange.version
+    handler = HANDLERS.get(method)
+    admitted = not (handler and handler.admits)  # else the handler admits, once it knows what the message costs
     try:
-        handler = HANDLERS.get(method)
-        if not (handler and handler.admits):
+        if admitted:
             exchange.credential = await admit(exchange.credential, exchange.session)
         if method in spec_methods.SPEC_CLIENT_METHODS:
             try:
@@ -81,11 +82,14 @@ async def dispatch(exchange: Exchange) -> dict[str, Any]:
         if session is not None and session.peer is None and method not in _EXCLUDED_FROM_INIT_GATE:
             raise MCPError(code=types.INVALID_REQUEST, message="Send initialize first: this session has not started.")
         typed = handler.params.model_validate({} if params is None else params, by_name=False)
+        admitted = True
         result = await handler.function(exchange, typed)
         return {"jsonrpc": "2.0", "id": exchange.request_id, "result": result_shape(method, exchange.version, result)}
     except REFUSALS:
         raise
     except Exception as error:
+        if not admitted:  # refused before its handler could admit it: it still counts, and a revoked key hears so
+            exchange.credential = await admit(exchange.credential, exchange.session)
         return rpc_error(exchange.request_id, error_data(error))
 
 

@@ -110,7 +110,13 @@ async def _load(raw_key: str, digest: str) -> Credential:
     """Read the key and its plan, once however many messages of that key wait for them."""
     pending = _cache.loading.get(digest)
     if pending is not None:
-        return await asyncio.shield(pending)
+        try:
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if pending.cancelled() and task is not None and not task.cancelling():
+                return await _load(raw_key, digest)  # the request that was reading it was cancelled: read again
+            raise
     future: asyncio.Future[Credential] = asyncio.get_running_loop().create_future()
     _cache.loading[digest] = future
     try:
@@ -127,8 +133,11 @@ async def _load(raw_key: str, digest: str) -> Credential:
         future.set_result(entry)
         return entry
     except BaseException as error:
-        future.set_exception(error if isinstance(error, Exception) else InvalidApiKey("Try again."))
-        future.exception()  # retrieved: waiters re-raise it
+        if isinstance(error, Exception):
+            future.set_exception(error)
+            future.exception()  # retrieved: waiters re-raise it
+        else:
+            future.cancel()  # waiters read the key themselves
         raise
     finally:
         _cache.loading.pop(digest, None)

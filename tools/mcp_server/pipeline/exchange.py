@@ -169,6 +169,8 @@ class Exchange:
 
     def cancel(self) -> None:
         """The client cancelled the request: stop its work; no response goes out."""
+        if self.cancelled:
+            return  # (the client's cancellation and its going away may both arrive)
         self.cancelled = True
         if self.task is not None:
             self.task.cancel()

@@ -118,13 +118,13 @@ class Subscription:
         while True:
             try:
                 event = await layer.receive(channel)
+                payload = await event_payload(event, self.session_id)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a Redis hiccup: keep the stream, try again after a pause
                 logger.warning("mcp.stream_receive_failed", exc_info=True)
                 await asyncio.sleep(0.2)
                 continue
-            payload = await event_payload(event, self.session_id)
             if payload is not None:
                 self.queue.put_nowait(payload)
 

@@ -92,14 +92,14 @@ async def session_start(
     as a message (admitted, so a revoked key or a spent rate is refused here), then the record, within the key's cap."""
     try:
         credential = await admit(credential)
+        record = await session_create(
+            key_id=credential.key_id,
+            workspace_id=credential.workspace_id,
+            transport=transport,
+            max_sessions=credential.policy.max_concurrent_sessions,
+        )
     except (InvalidApiKey, RateLimited, AdmissionUnavailable, SessionGone) as error:
         raise refusal(scope, headers, error) from error
-    record = await session_create(
-        key_id=credential.key_id,
-        workspace_id=credential.workspace_id,
-        transport=transport,
-        max_sessions=credential.policy.max_concurrent_sessions,
-    )
     return credential, record
 
 

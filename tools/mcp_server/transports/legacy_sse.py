@@ -32,6 +32,7 @@ from tools.mcp_server.transports.http import (
     credential_of,
     headers_of,
     origin_check,
+    refusal,
     respond,
     respond_error,
     session_start,
@@ -50,6 +51,9 @@ async def sse_app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         credential, record = await session_start(scope, headers, await credential_of(scope, headers), "sse")
     except HttpError as error:
         await respond_error(send, error)
+        return
+    except pipeline.REFUSALS as error:
+        await respond_error(send, refusal(scope, headers, error))
         return
     root = scope.get("root_path", "")
     endpoint = f"event: endpoint\ndata: {root}/messages?session_id={record.id}\n\n".encode()
@@ -87,6 +91,9 @@ async def messages_app(scope: dict[str, Any], receive: Receive, send: Send) -> N
         message = pipeline.message_decode(await body_read(receive))
     except HttpError as error:
         await respond_error(send, error)
+        return
+    except pipeline.REFUSALS as error:  # (Redis unreachable while reading the session)
+        await respond_error(send, refusal(scope, headers, error))
         return
     await respond(send, 202, b"Accepted", content_type="text/plain")
     task = asyncio.create_task(_serve(credential, record, message))

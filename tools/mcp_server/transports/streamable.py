@@ -78,6 +78,8 @@ async def streamable_http_app(scope: dict[str, Any], receive: Receive, send: Sen
             await respond(send, 200, b"")
     except HttpError as error:
         await respond_error(send, error)
+    except pipeline.REFUSALS as error:  # (Redis unreachable while reading a session)
+        await respond_error(send, refusal(scope, headers, error))
 
 
 def _accepts(headers: dict[str, str]) -> tuple[bool, bool]:
@@ -244,12 +246,6 @@ async def _post(scope: dict[str, Any], headers: dict[str, str], receive: Receive
 async def _initialize(
     scope: dict[str, Any], headers: dict[str, str], credential: Credential, message: dict[str, Any], send: Send
 ) -> None:
-    record = await sessions.session_create(
-        key_id=credential.key_id,
-        workspace_id=credential.workspace_id,
-        transport="streamable-http",
-        max_sessions=credential.policy.max_concurrent_sessions,
-    )
     exchange = Exchange(
         credential=credential,
         transport="streamable-http",
@@ -261,14 +257,20 @@ async def _initialize(
     try:
         response = await pipeline.dispatch(exchange)
     except pipeline.REFUSALS as error:
-        await sessions.session_delete(record)
         raise refusal(scope, headers, error) from error
     negotiated = getattr(exchange, "negotiated", None)
     if "error" in response or negotiated is None:
-        await sessions.session_delete(record)
         await respond(send, 200, dumps(response))
         return
-    await sessions.session_update(record.id, peer=negotiated)
+    # Only now, admitted and answered: a refused initialize evicts none of the key's sessions.
+    credential = exchange.credential
+    record = await sessions.session_create(
+        key_id=credential.key_id,
+        workspace_id=credential.workspace_id,
+        transport="streamable-http",
+        max_sessions=credential.policy.max_concurrent_sessions,
+        peer=negotiated,
+    )
     await respond(send, 200, dumps(response), headers={"Mcp-Session-Id": record.id})
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import mcp_types as types
+from django.conf import settings
 
 from accounts.errors import InvalidApiKey
 from billing.admission import AdmissionUnavailable, RateLimited
@@ -40,6 +41,9 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_MANY = 4429
 CLOSE_UNAVAILABLE = 1013  # try again later
+CLOSE_TOO_BIG = 1009
+MAX_IN_FLIGHT = 64  # requests one connection may have running at once
+SESSION_ENDED = "This session has ended (closed, evicted at the plan's session cap, or idle too long). Reconnect."
 
 
 def key_from_query(scope: dict[str, Any]) -> str | None:
@@ -101,6 +105,9 @@ class _Connection:
                     if event["type"] == "websocket.disconnect":
                         break
                     text = event.get("text")
+                    if text is not None and len(text) > settings.MCP_MAX_BODY_BYTES:
+                        await self.close(CLOSE_TOO_BIG, f"Frames are at most {settings.MCP_MAX_BODY_BYTES:,} bytes.")
+                        break
                     if text is None:
                         await self.write(
                             rpc_error(
@@ -133,6 +140,10 @@ class _Connection:
         exchange = Exchange.in_session(self.credential, "websocket", message, self.record, emit=self.write)
         if message["method"] == "initialize":
             await self._serve(exchange)  # inline: the next frame is read once the session knows its peer
+            return
+        if len(self.tasks) >= MAX_IN_FLIGHT:
+            busy = types.ErrorData(code=types.INVALID_REQUEST, message=f"At most {MAX_IN_FLIGHT} requests at once.")
+            await self.write(rpc_error(exchange.request_id, busy))
             return
         task = asyncio.get_running_loop().create_task(self._serve(exchange))
         self.tasks.add(task)
@@ -173,13 +184,13 @@ class _Connection:
         elif isinstance(error, AdmissionUnavailable):
             await self.close(CLOSE_UNAVAILABLE, error.message)
         elif isinstance(error, SessionGone):
-            await self.close(CLOSE_TOO_MANY, "This session was closed: the key opened more than its plan allows.")
+            await self.close(CLOSE_TOO_MANY, SESSION_ENDED)
 
     async def _notifications(self, subscription: Subscription) -> None:
         while True:
             message = await subscription.next(3600)
             if message is _CLOSE:
-                await self.close(CLOSE_TOO_MANY, "This session was closed: the key opened more than its plan allows.")
+                await self.close(CLOSE_TOO_MANY, SESSION_ENDED)
                 return
             if isinstance(message, dict):
                 await self.write(message)
