@@ -20,7 +20,9 @@ SessionGone (404 / the socket or stream closes).
 
 from __future__ import annotations
 
+import asyncio
 import json
+from dataclasses import asdict
 from typing import Any
 
 import mcp_types as types
@@ -36,10 +38,10 @@ from tools.mcp_server.handlers.lifecycle import SERVER_INFO
 from tools.mcp_server.pipeline.admission import SessionGone, admit
 from tools.mcp_server.pipeline.auth import Credential
 from tools.mcp_server.pipeline.errors import envelope_error, error_data, rpc_error
-from tools.mcp_server.pipeline.exchange import Exchange, client_message_route
-from tools.mcp_server.sessions import SessionRecord
+from tools.mcp_server.pipeline.exchange import Exchange, client_message_route, router_get
+from tools.mcp_server.sessions import SessionRecord, session_update
 
-__all__ = ["Exchange", "client_message", "dispatch", "message_decode"]
+__all__ = ["Exchange", "client_message", "dispatch", "message_decode", "serve"]
 
 # Errors about the message itself: the transport answers them (HTTP status, WebSocket close), not a JSON-RPC result.
 REFUSALS = (InvalidApiKey, RateLimited, AdmissionUnavailable, SessionGone)
@@ -60,6 +62,31 @@ def message_decode(raw: bytes | str) -> dict[str, Any]:
     except ValidationError as error:
         raise envelope_error(400, types.INVALID_REQUEST, "Invalid request: not a JSON-RPC 2.0 message.") from error
     return decoded
+
+
+async def serve(exchange: Exchange) -> dict[str, Any] | None:
+    """Serve a request on this task, cancellable by its client: `notifications/cancelled` finds it (in a session) and
+    None comes back (no response goes out). After `initialize` in a session, the session keeps the negotiated peer.
+    Raises the REFUSALS for the transport to answer."""
+    exchange.task = task = asyncio.current_task()
+    session = exchange.session
+    router = await router_get() if session is not None else None
+    if router is not None and session is not None:
+        router.track(session.id, exchange)
+    try:
+        response = await dispatch(exchange)
+    except asyncio.CancelledError:
+        if not exchange.cancelled or task is None:
+            raise
+        task.uncancel()  # the client's cancellation ends this request, not the task that served it
+        return None
+    finally:
+        if router is not None and session is not None:
+            router.untrack(session.id, exchange)
+    if session is not None and exchange.negotiated is not None and "result" in response:
+        session.peer = asdict(exchange.negotiated)
+        await session_update(session.id, peer=exchange.negotiated)
+    return response
 
 
 async def dispatch(exchange: Exchange) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ValidationError
 
 from tools.mcp_server.pipeline.auth import Credential
-from tools.mcp_server.sessions import SessionRecord
+from tools.mcp_server.sessions import Peer, SessionRecord
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class Exchange:
         self.meta: Mapping[str, Any] = (params or {}).get("_meta") or {}
         self.task: asyncio.Task[Any] | None = None
         self.cancelled = False
+        self.negotiated: Peer | None = None  # set by `initialize`
 
     @classmethod
     def in_session(

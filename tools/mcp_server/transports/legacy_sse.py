@@ -23,7 +23,7 @@ from tools.mcp_server import pipeline, sessions
 from tools.mcp_server.pipeline.admission import SessionGone
 from tools.mcp_server.pipeline.auth import Credential
 from tools.mcp_server.pipeline.errors import HttpError, error_data, limit_error, rpc_error
-from tools.mcp_server.pipeline.exchange import Exchange, router_get
+from tools.mcp_server.pipeline.exchange import Exchange
 from tools.mcp_server.transports.event_stream import event_stream, stream_close, stream_deliver
 from tools.mcp_server.transports.http import (
     Receive,
@@ -110,21 +110,9 @@ async def _serve(credential: Credential, record: sessions.SessionRecord, message
             await pipeline.client_message(credential, record, message)
             return
         exchange = Exchange.in_session(credential, "sse", message, record, emit=emit, version="2024-11-05")
-        exchange.task = asyncio.current_task()
-        router = await router_get()
-        router.track(record.id, exchange)
-        try:
-            response = await pipeline.dispatch(exchange)
-        except asyncio.CancelledError:
-            if exchange.cancelled:
-                return
-            raise
-        finally:
-            router.untrack(record.id, exchange)
-        negotiated = getattr(exchange, "negotiated", None)
-        if negotiated is not None and "result" in response:
-            await sessions.session_update(record.id, peer=negotiated)
-        await emit(response)
+        response = await pipeline.serve(exchange)
+        if response is not None:
+            await emit(response)
     except pipeline.REFUSALS as error:
         await _refused(record, message, error)
 

@@ -33,7 +33,7 @@ from tools.mcp_server import pipeline, sessions
 from tools.mcp_server.pipeline.admission import admit
 from tools.mcp_server.pipeline.auth import Credential, tools_visible
 from tools.mcp_server.pipeline.errors import HttpError, envelope_error, rpc_error_status
-from tools.mcp_server.pipeline.exchange import Exchange, router_get
+from tools.mcp_server.pipeline.exchange import Exchange
 from tools.mcp_server.transports.event_stream import event_stream
 from tools.mcp_server.transports.http import (
     Receive,
@@ -258,7 +258,7 @@ async def _initialize(
         response = await pipeline.dispatch(exchange)
     except pipeline.REFUSALS as error:
         raise refusal(scope, headers, error) from error
-    negotiated = getattr(exchange, "negotiated", None)
+    negotiated = exchange.negotiated
     if "error" in response or negotiated is None:
         await respond(send, 200, dumps(response))
         return
@@ -317,22 +317,12 @@ async def _answer(
         await send({"type": "http.response.body", "body": _event(outgoing), "more_body": True})
 
     exchange.emit = emit if sse_ok else None
-    exchange.task = asyncio.current_task()
-    router = await router_get() if session_id else None
-    if router is not None and session_id:
-        router.track(session_id, exchange)
     loop = asyncio.get_running_loop()
     watcher: list[asyncio.Task[None]] = []
     timer = loop.call_later(WATCH_AFTER_SECONDS, lambda: watcher.append(loop.create_task(_watch(receive, exchange))))
     response: dict[str, Any] | None = None
     try:
-        response = await pipeline.dispatch(exchange)
-    except asyncio.CancelledError:
-        if not exchange.cancelled:
-            raise
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()
+        response = await pipeline.serve(exchange)
     except pipeline.REFUSALS as error:
         if not streaming:
             raise refusal(scope, headers, error) from error
@@ -341,8 +331,6 @@ async def _answer(
         timer.cancel()
         for task in watcher:
             task.cancel()
-        if router is not None and session_id:
-            router.untrack(session_id, exchange)
     if streaming:
         if response is not None:
             await send({"type": "http.response.body", "body": _event(response), "more_body": True})

@@ -30,7 +30,7 @@ from tools.mcp_server import pipeline, sessions
 from tools.mcp_server.pipeline.admission import SessionGone
 from tools.mcp_server.pipeline.auth import Credential
 from tools.mcp_server.pipeline.errors import HttpError, limit_error, rpc_error
-from tools.mcp_server.pipeline.exchange import Exchange, router_get
+from tools.mcp_server.pipeline.exchange import Exchange
 from tools.mcp_server.transports.event_stream import _CLOSE, Subscription
 from tools.mcp_server.transports.http import Receive, Send, credential_of, headers_of, origin_check, session_start
 
@@ -150,30 +150,14 @@ class _Connection:
         task.add_done_callback(self.tasks.discard)
 
     async def _serve(self, exchange: Exchange) -> None:
-        router = await router_get()
-        exchange.task = asyncio.current_task()
-        router.track(self.record.id, exchange)
         try:
-            response = await pipeline.dispatch(exchange)
-        except asyncio.CancelledError:
-            if exchange.cancelled:
-                return
-            raise
+            response = await pipeline.serve(exchange)
         except pipeline.REFUSALS as error:
             await self._refused(exchange.request_id, error)
             return
-        finally:
-            router.untrack(self.record.id, exchange)
         self.credential = exchange.credential
-        negotiated = getattr(exchange, "negotiated", None)
-        if negotiated is not None and "result" in response:
-            self.record.peer = {
-                "protocol_version": negotiated.protocol_version,
-                "client_info": negotiated.client_info,
-                "client_capabilities": negotiated.client_capabilities,
-            }
-            await sessions.session_update(self.record.id, peer=negotiated)
-        await self.write(response)
+        if response is not None:
+            await self.write(response)
 
     async def _refused(self, request_id: Any, error: Exception) -> None:
         if isinstance(error, InvalidApiKey):
